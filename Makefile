@@ -1,0 +1,15 @@
+# The two set-up commands of README.md. Each installs what it needs into .venv on first use.
+SAMPLE ?=
+CONFIG ?= configs/amazon-office.yaml
+
+.PHONY: demo test bootstrap
+demo:
+	@scripts/bootstrap.sh
+	.venv/bin/recgpt run --config $(CONFIG) $(if $(SAMPLE),--sample-users $(SAMPLE),)
+
+test:
+	@scripts/bootstrap.sh --test
+	.venv/bin/python -m pytest $(PYTEST_ARGS)
+
+bootstrap:
+	@scripts/bootstrap.sh --test

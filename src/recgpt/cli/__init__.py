@@ -1,0 +1,1 @@
+"""The ``recgpt`` command line (typer). Each area registers its commands in :mod:`recgpt.cli.main`."""

@@ -1,0 +1,1 @@
+"""Canonical data: typed tables for items, users, events and searches, and loaders that produce them."""
