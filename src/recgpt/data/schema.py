@@ -7,7 +7,7 @@ items      item_id: str, title: str, category: str, brand: str|null, price: floa
 users      user_id: str, age: int32|null, gender: str|null, location: str|null, attributes: map<str, str>
 events     user_id: str, item_id: str, behavior: str (one of BEHAVIORS), timestamp: int64 (unix seconds, UTC)
 searches   user_id: str, query: str, timestamp: int64
-holdout    user_id: str, item_id: str, timestamp: int64, fold: str ("dev" | "test")
+holdout    user_id: str, item_id: str, behavior: str, timestamp: int64, fold: str ("dev" | "test")
            the leave-one-out targets of an evaluation split; these events are *not* in ``events``.
 
 Ids are strings everywhere so that any source's ids (ints, ASINs, UUIDs) fit without remapping.
@@ -88,6 +88,7 @@ HOLDOUT_SCHEMA = pa.schema(
     [
         pa.field("user_id", pa.string(), nullable=False),
         pa.field("item_id", pa.string(), nullable=False),
+        pa.field("behavior", pa.string(), nullable=False),
         pa.field("timestamp", pa.int64(), nullable=False),
         pa.field("fold", pa.string(), nullable=False),
     ]
