@@ -17,6 +17,13 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 
+
+
+@app.callback()
+def _root() -> None:
+    """Intent-centric LLM recommendation (RecGPT) on your own data."""
+
+
 # Modules under recgpt.cli that define register(app). Order is the order of `recgpt --help`.
 COMMAND_MODULES = ["data", "llm", "stages", "retrieval", "judge", "pipeline"]
 
