@@ -1,0 +1,178 @@
+"""Any OpenAI-compatible chat-completions server: vLLM, SGLang, Ollama, llama.cpp server, a hosted API.
+
+Configuration: ``base_url`` (e.g. ``http://localhost:8000/v1``), ``model`` (the served name; when unset, the
+first model the server lists), the key from ``api_key`` or the environment variable named by
+``api_key_env`` (servers that need none get a dummy). Batches use ``AsyncOpenAI`` with at most
+``max_in_flight`` requests at once (the runner bounds it). The client's own retries are off: the runner
+retries timeouts, 429 and 5xx itself so every failure is counted and recorded.
+
+JSON schemas go out as ``response_format``. Servers differ in what they accept, so with ``json_mode:
+auto`` the backend tries, in order, ``json_schema`` (OpenAI, vLLM, SGLang, Ollama), ``json_object`` with a
+``schema`` (llama.cpp server), plain ``json_object``, then no constraint, and keeps the first the server
+accepts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from typing import Any
+
+import openai
+
+from recgpt.llm.base import (
+    Backend, BackendError, Completion, DecodingParams, Prompt, TransientBackendError, as_messages, register_backend,
+)
+
+JSON_MODES = ["json_schema", "json_object_schema", "json_object", "none"]
+
+
+def response_format(mode: str, schema: dict[str, Any]) -> dict[str, Any] | None:
+    if mode == "json_schema":
+        return {"type": "json_schema", "json_schema": {"name": "answer", "schema": schema, "strict": False}}
+    if mode == "json_object_schema":
+        return {"type": "json_object", "schema": schema}
+    if mode == "json_object":
+        return {"type": "json_object"}
+    return None
+
+
+def _retry_after(exc: openai.APIStatusError) -> float | None:
+    value = exc.response.headers.get("retry-after") if exc.response is not None else None
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+class OpenAIBackend(Backend):
+    """``OpenAIBackend(base_url, model=None, api_key=None, timeout_s=120, json_mode="auto")``."""
+
+    name = "openai"
+    supports_json_schema = True
+    supports_batching = True
+    streaming = True
+
+    def __init__(
+        self,
+        base_url: str | None,
+        model: str | None = None,
+        api_key: str | None = None,
+        timeout_s: float = 120.0,
+        json_mode: str = "auto",
+    ):
+        self.base_url = base_url
+        self.api_key = api_key or "not-needed"
+        self.timeout_s = timeout_s
+        self._model = model
+        self._modes = JSON_MODES if json_mode == "auto" else [{"json_object": "json_object", "json_schema": "json_schema",
+                                                                 "none": "none"}[json_mode]]
+        self._client = openai.OpenAI(base_url=base_url, api_key=self.api_key, timeout=timeout_s, max_retries=0)
+        self._async: dict[int, openai.AsyncOpenAI] = {}
+
+    @property
+    def model_id(self) -> str:
+        if self._model is None:
+            try:
+                models = self._client.models.list().data
+            except openai.OpenAIError as exc:
+                raise BackendError(f"{self.base_url}: cannot list models to pick one ({exc}); set llm.model") from exc
+            if not models:
+                raise BackendError(f"{self.base_url}: the server lists no model; set llm.model")
+            self._model = models[0].id
+        return self._model
+
+    def _request(self, prompt: Prompt, params: DecodingParams, json_schema: dict[str, Any] | None, mode: str):
+        kwargs: dict[str, Any] = {
+            "model": self.model_id, "messages": as_messages(prompt), "max_tokens": params.max_tokens,
+            "temperature": params.temperature,
+        }
+        if params.seed is not None:
+            kwargs["seed"] = params.seed
+        fmt = response_format(mode, json_schema) if json_schema is not None else None
+        if fmt is not None:
+            kwargs["response_format"] = fmt
+        return kwargs
+
+    @staticmethod
+    def _completion(response) -> Completion:
+        try:
+            text = response.choices[0].message.content or ""
+        except (AttributeError, IndexError, TypeError) as exc:
+            raise TransientBackendError(f"unreadable response: {exc}") from exc
+        usage = response.usage
+        return Completion(text, getattr(usage, "prompt_tokens", 0) or 0, getattr(usage, "completion_tokens", 0) or 0)
+
+    def _translate(self, exc: Exception) -> Exception:
+        if isinstance(exc, openai.APITimeoutError):
+            return TransientBackendError(f"timeout after {self.timeout_s:g} s")
+        if isinstance(exc, openai.APIConnectionError):
+            return TransientBackendError(f"connection error: {exc}")
+        if isinstance(exc, openai.APIStatusError):
+            reason = f"HTTP {exc.status_code}: {str(exc)[:300]}"
+            if exc.status_code == 429 or exc.status_code >= 500:
+                return TransientBackendError(reason, _retry_after(exc))
+            return BackendError(reason)
+        if isinstance(exc, (openai.APIResponseValidationError, json.JSONDecodeError, ValueError)):
+            return TransientBackendError(f"unreadable response body: {str(exc)[:300]}")
+        return exc
+
+    def _format_rejected(self, exc: Exception, json_schema: dict[str, Any] | None) -> bool:
+        """A 400/422 while a response_format was sent: try the next, plainer format."""
+        return (
+            json_schema is not None and len(self._modes) > 1
+            and isinstance(exc, (openai.BadRequestError, openai.UnprocessableEntityError))
+        )
+
+    def complete(self, prompt: Prompt, params: DecodingParams, json_schema: dict[str, Any] | None = None) -> Completion:
+        while True:
+            try:
+                response = self._client.chat.completions.create(**self._request(prompt, params, json_schema, self._modes[0]))
+                return self._completion(response)
+            except Exception as exc:
+                if self._format_rejected(exc, json_schema):
+                    self._modes = self._modes[1:]
+                    continue
+                raise self._translate(exc) from exc
+
+    async def acomplete(self, prompt: Prompt, params: DecodingParams, json_schema: dict[str, Any] | None = None) -> Completion:
+        client = self._async_client()
+        while True:
+            mode = self._modes[0]
+            try:
+                response = await client.chat.completions.create(**self._request(prompt, params, json_schema, mode))
+                return self._completion(response)
+            except Exception as exc:
+                if self._format_rejected(exc, json_schema):
+                    if self._modes[0] == mode:  # another request in flight may have moved on already
+                        self._modes = self._modes[1:]
+                    continue
+                raise self._translate(exc) from exc
+
+    def _async_client(self) -> openai.AsyncOpenAI:
+        loop = id(asyncio.get_running_loop())
+        if loop not in self._async:
+            self._async[loop] = openai.AsyncOpenAI(
+                base_url=self.base_url, api_key=self.api_key, timeout=self.timeout_s, max_retries=0
+            )
+        return self._async[loop]
+
+    async def aclose(self) -> None:
+        client = self._async.pop(id(asyncio.get_running_loop()), None)
+        if client is not None:
+            await client.close()
+
+    def close(self) -> None:
+        self._client.close()
+
+
+@register_backend("openai")
+def _from_config(config) -> OpenAIBackend:
+    key = config.api_key or os.environ.get(config.api_key_env)
+    if not config.base_url and not key:
+        raise BackendError(
+            "the openai backend needs llm.base_url (a local server) or an API key "
+            f"(llm.api_key or the environment variable {config.api_key_env})"
+        )
+    return OpenAIBackend(config.base_url, config.model, key, config.timeout_s, config.json_mode)

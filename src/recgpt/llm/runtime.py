@@ -1,0 +1,177 @@
+"""The LLM runtime every stage calls: templates in, validated answers out, cached and logged.
+
+    runtime = LLMRuntime(LLMConfig(), cache_path=run.llm_cache, usage_path=run.llm_usage)
+    results = runtime.run_batch([LLMRequest("user 42", "interests", {...}, schema=Interests)])
+
+``run_batch`` returns one :class:`LLMResult` per request, in order, and never raises for one bad item.
+Answers already in the cache cost nothing (the backend is not even loaded when every answer is cached);
+an interrupted batch resumes with only the missing calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import dataclasses
+import time
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, field_validator
+
+from recgpt.config import StrictConfig
+from recgpt.llm.base import Backend, DecodingParams, available_backends, create_backend
+from recgpt.llm.batch import BatchProgress, BatchRunner, PreparedCall, UsageLog
+from recgpt.llm.cache import AnswerCache, cache_key
+from recgpt.llm.fake import FakeBackend
+from recgpt.llm.prompts import PromptLibrary
+from recgpt.llm.records import LLMRequest, LLMResult
+from recgpt.llm.structured import json_schema_for, schema_fingerprint
+
+__all__ = ["LLMConfig", "LLMRequest", "LLMResult", "LLMRuntime", "FakeBackend"]
+
+
+class LLMConfig(StrictConfig):
+    """Configuration of the LLM runtime (YAML block ``llm``)."""
+
+    backend: str = Field("llama-cpp", description="llama-cpp (embedded SmolLM2) | openai | fake")
+    model: str | None = Field(None, description="llama-cpp: GGUF path (default SmolLM2); openai: model name")
+    base_url: str | None = Field(None, description="openai: server URL, e.g. http://localhost:8000/v1")
+    api_key: str | None = Field(None, description="openai: the key itself (prefer api_key_env)")
+    api_key_env: str = Field("OPENAI_API_KEY", description="openai: environment variable holding the key")
+    threads: int | None = Field(None, ge=1, description="llama-cpp: CPU threads (default: all cores)")
+    n_ctx: int = Field(4096, ge=256, description="llama-cpp: context window in tokens")
+    max_in_flight: int = Field(4, ge=1, description="openai: concurrent requests in a batch")
+    timeout_s: float = Field(120.0, gt=0, description="openai: per-request timeout")
+    max_retries: int = Field(4, ge=0, description="retries of a call after a timeout, 429 or 5xx")
+    backoff_s: float = Field(1.0, ge=0, description="first retry delay; doubles each retry (with jitter)")
+    backoff_max_s: float = Field(30.0, ge=0)
+    structured_retries: int = Field(2, ge=0, description="re-asks after an answer fails validation")
+    temperature: float = Field(0.0, ge=0, description="0 = greedy decoding")
+    seed: int = 0
+    system_prompt: str | None = None
+    json_mode: str = Field("auto", description="openai: auto | json_schema | json_object | none")
+    template_dirs: list[str] = Field(default_factory=list, description="extra roots of <task>/v<N>.j2")
+    progress: bool = True
+    fake_answers: list[str] = Field(default_factory=list, description="fake: answers returned in order")
+
+    @field_validator("backend")
+    @classmethod
+    def _known_backend(cls, value: str) -> str:
+        if value not in available_backends():
+            raise ValueError(f"unknown backend {value!r}; available: {', '.join(available_backends())}")
+        return value
+
+    @field_validator("json_mode")
+    @classmethod
+    def _known_json_mode(cls, value: str) -> str:
+        if value not in ("auto", "json_schema", "json_object", "none"):
+            raise ValueError("json_mode must be auto, json_schema, json_object or none")
+        return value
+
+
+class LLMRuntime:
+    """Renders templates, calls the backend through the cache, validates answers, logs usage."""
+
+    def __init__(
+        self,
+        config: LLMConfig | None = None,
+        cache_path: str | Path | None = None,
+        usage_path: str | Path | None = None,
+        backend: Backend | None = None,
+    ):
+        self.config = config or LLMConfig()
+        self.prompts = PromptLibrary(self.config.template_dirs)
+        self.cache = AnswerCache(cache_path) if cache_path else None
+        self.usage = UsageLog(usage_path)
+        self._backend = backend
+
+    @property
+    def backend(self) -> Backend:
+        """The backend, built from the configuration on first use (cheap: models load on first call)."""
+        if self._backend is None:
+            self._backend = create_backend(self.config)
+        return self._backend
+
+    def render(self, task: str, variables: dict[str, Any], version: str | None = None) -> str:
+        return self.prompts.render(task, variables, version).text
+
+    def run(self, request: LLMRequest) -> LLMResult:
+        return self.run_batch([request], progress=False)[0]
+
+    def run_batch(
+        self, requests: list[LLMRequest], description: str = "", progress: bool | None = None
+    ) -> list[LLMResult]:
+        """One result per request, in order. Rendering errors become failed results, like backend errors."""
+        start = time.perf_counter()
+        backend = self.backend  # a configuration error (no model, no server) raises here, not per item
+        results: list[LLMResult | None] = [None] * len(requests)
+        prepared: dict[int, PreparedCall] = {}
+        for i, request in enumerate(requests):
+            try:
+                prepared[i] = self._prepare(request)
+            except Exception as exc:
+                results[i] = LLMResult(request.key, False, None, "", f"{type(exc).__name__}: {exc}", False,
+                                       0, 0, 0.0, request.task, request.version or "", 0)
+                self.usage.write(results[i], backend.name, backend.model_id)
+        if not prepared:
+            return results  # type: ignore[return-value]
+        hits = self.cache.get_many([c.cache_key for c in prepared.values()]) if self.cache else {}
+        runner = BatchRunner(backend, self.config, self.cache, self.usage)
+        to_run: dict[str, PreparedCall] = {}
+        lookup_s = (time.perf_counter() - start) / max(1, len(requests))
+        for i, call in prepared.items():
+            hit = hits.get(call.cache_key)
+            result = runner.result_from_cache(call, hit.text, hit.prompt_tokens, hit.completion_tokens, lookup_s) if hit else None
+            if result is not None:
+                results[i] = result
+                self.usage.write(result, backend.name, backend.model_id)
+            else:
+                to_run.setdefault(call.cache_key, call)
+        show = self.config.progress if progress is None else progress
+        with BatchProgress(len(requests), description, show and len(to_run) > 0) as bar:
+            for result in results:
+                if result is not None:
+                    bar.advance(result)
+            fresh = _run_async(runner.execute(list(to_run.values()), bar)) if to_run else {}
+            for i, call in prepared.items():
+                if results[i] is None:
+                    done = fresh[call.cache_key]
+                    if to_run[call.cache_key] is not call:  # a duplicate prompt in this batch: share the answer
+                        done = dataclasses.replace(done, key=call.request.key, cached=done.ok, attempts=0)
+                        self.usage.write(done, backend.name, backend.model_id)
+                        bar.advance(done)
+                    results[i] = done
+        return results  # type: ignore[return-value]
+
+    def _prepare(self, request: LLMRequest) -> PreparedCall:
+        rendered = self.prompts.render(request.task, request.variables, request.version)
+        schema = json_schema_for(request.schema) if request.schema is not None else None
+        params = DecodingParams(request.max_tokens, self.config.temperature, self.config.seed)
+        key = cache_key(
+            backend=self.backend.name, model=self.backend.model_id, task=rendered.task, version=rendered.version, prompt=rendered.text,
+            params=params.as_dict(), schema=schema_fingerprint(schema), system_prompt=self.config.system_prompt,
+        )
+        return PreparedCall(request, rendered, schema, params, key)
+
+    def close(self) -> None:
+        if self._backend is not None:
+            self._backend.close()
+        if self.cache is not None:
+            self.cache.close()
+
+    def __enter__(self) -> "LLMRuntime":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _run_async(coro):
+    """Run ``coro`` to completion, also when the caller is itself inside an event loop (a notebook)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
