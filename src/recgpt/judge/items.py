@@ -1,0 +1,136 @@
+"""What the judge grades: one stage output with the context its stage saw, read from a run folder.
+
+A :class:`JudgeItem` is one interest (``interests.parquet`` row), one tag (``tags.parquet`` row) or one
+explanation (a row of the explanations SQLite table), with ``context`` (label -> text shown to the judge
+and to people: the user's compressed behavior, the interests, the item's title/category/brand) and
+``output`` (field -> text being judged). ``item_key`` is stable across reruns, so verdicts can be joined.
+"""
+
+from __future__ import annotations
+
+import random
+import sqlite3
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+
+from recgpt.runfolder import RunFolder
+
+
+@dataclass
+class JudgeItem:
+    task: str
+    item_key: str
+    context: dict[str, str]
+    output: dict[str, str]
+    rule_passed: bool | None = None  # the stage's post-checks, where the stage recorded them
+    rule_notes: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _clip(text: str, limit: int) -> str:
+    text = str(text or "").strip()
+    return text if len(text) <= limit else text[: limit - 3].rstrip() + "..."
+
+
+def _rows(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    return pq.read_table(path).to_pylist()
+
+
+def _behavior_texts(run: RunFolder) -> dict[str, str]:
+    return {str(r["user_id"]): str(r.get("text") or "") for r in _rows(run.compressed)}
+
+
+def _item_infos(run: RunFolder) -> dict[str, dict[str, Any]]:
+    return {str(r["item_id"]): r for r in _rows(run.data / "items.parquet")}
+
+
+def load_interest_items(run: RunFolder, max_context_chars: int = 1500) -> list[JudgeItem]:
+    behavior = _behavior_texts(run)
+    items = []
+    for r in _rows(run.interests):
+        user = str(r["user_id"])
+        items.append(JudgeItem(
+            task="interests", item_key=f"user {user} interest {r['interest_id']}",
+            context={"User behavior": _clip(behavior.get(user, "(not available)"), max_context_chars)},
+            output={"interest": str(r["interest"]), "stage": str(r.get("stage") or ""),
+                    "reason": str(r.get("reason") or "")},
+            extra={"user_id": user}))
+    return items
+
+
+def load_tag_items(run: RunFolder, max_context_chars: int = 1500) -> list[JudgeItem]:
+    behavior = _behavior_texts(run)
+    interests: dict[str, list[str]] = {}
+    for r in _rows(run.interests):
+        interests.setdefault(str(r["user_id"]), []).append(str(r["interest"]))
+    items, seen = [], {}
+    for r in _rows(run.tags):
+        user = str(r["user_id"])
+        n = seen[user] = seen.get(user, -1) + 1
+        passed = r.get("passed_checks")
+        items.append(JudgeItem(
+            task="tags", item_key=f"user {user} tag {n}",
+            context={"User behavior": _clip(behavior.get(user, "(not available)"), max_context_chars),
+                     "User interests": _clip("; ".join(interests.get(user, [])) or "(none)", 400)},
+            output={"tag": str(r["tag"]), "interest": str(r.get("interest") or ""),
+                    "reason": str(r.get("reason") or "")},
+            rule_passed=None if passed is None else bool(passed),
+            rule_notes="" if passed is None else ("stage post-checks passed" if passed else "stage post-checks failed"),
+            extra={"user_id": user, "category": str(r.get("category") or "")}))
+    return items
+
+
+def _explanation_rows(path: Path) -> list[dict[str, Any]]:
+    """Rows of the explanations table: the first table with ``explanation`` and ``item_id`` columns."""
+    if not path.exists():
+        return []
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
+        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        for table in tables:
+            cursor = conn.execute(f'SELECT * FROM "{table}"')
+            names = [d[0] for d in cursor.description]
+            if "explanation" in names and "item_id" in names:
+                return [dict(zip(names, row)) for row in cursor]
+    raise ValueError(f"{path}: no table with 'explanation' and 'item_id' columns (tables: {tables})")
+
+
+def load_explanation_items(run: RunFolder, max_context_chars: int = 1500) -> list[JudgeItem]:
+    infos = _item_infos(run)
+    items = []
+    for r in _explanation_rows(run.explanations):
+        item_id = str(r["item_id"])
+        info = infos.get(item_id, {})
+        interest = str(r.get("interest") or "")
+        context = {"User interest": interest,
+                   "Item title": _clip(str(info.get("title") or r.get("title") or "(unknown)"), max_context_chars),
+                   "Item category": str(info.get("category") or r.get("category") or "(unknown)")}
+        if info.get("brand"):
+            context["Item brand"] = str(info["brand"])
+        items.append(JudgeItem(
+            task="explanations", item_key=f"interest {interest} item {item_id}", context=context,
+            output={"explanation": str(r["explanation"])}, extra={"item_id": item_id}))
+    return items
+
+
+LOADERS = {"interests": load_interest_items, "tags": load_tag_items, "explanations": load_explanation_items}
+
+
+def load_items(run: RunFolder, tasks: tuple[str, ...] | list[str] = tuple(LOADERS),
+               sample_per_task: int | None = None, seed: int = 0,
+               max_context_chars: int = 1500) -> list[JudgeItem]:
+    """Every stage output of ``run`` for ``tasks``; with ``sample_per_task``, a seeded sample of each task."""
+    out: list[JudgeItem] = []
+    for task in tasks:
+        if task not in LOADERS:
+            raise ValueError(f"unknown judge task {task!r}; known: {', '.join(LOADERS)}")
+        items = LOADERS[task](run, max_context_chars)
+        if sample_per_task is not None and len(items) > sample_per_task:
+            items = sorted(random.Random(f"{seed}:{task}").sample(items, sample_per_task),
+                           key=lambda item: item.item_key)
+        out.extend(items)
+    return out
