@@ -1,0 +1,1 @@
+"""Reliable behavior extraction and hierarchical behavior compression (report 2.1.1)."""
