@@ -23,6 +23,7 @@ _MARKETING = re.compile(
     r"high quality|top rated)\b",
     re.IGNORECASE,
 )
+_SHOUTED = re.compile(r"\b(?:NEW|HOT|SALE)\b!*")
 _SEPARATORS = re.compile(r"[,|\n\r\t]+")
 _SPACES = re.compile(r"\s+")
 
@@ -53,6 +54,7 @@ def _denoise(title: str) -> str:
     title = _SIGNS.sub("", title)
     title = _CODE_IN_BRACKETS.sub(" ", title)
     title = _MARKETING.sub(" ", title)
+    title = _SHOUTED.sub(" ", title)
     words, out = clean_text(title).split(" "), []
     for word in words:
         if not out or word.lower() != out[-1].lower():

@@ -189,7 +189,8 @@ def _to_arrow(df: pl.DataFrame, columns: list[str]) -> pa.Table:
     table = df.select([c for c in columns if c in df.columns]).to_arrow()
     if "attributes" in table.column_names:
         i = table.column_names.index("attributes")
-        table = table.set_column(i, "attributes", table.column(i).cast(pa.map_(pa.string(), pa.string())))
+        pairs = [[(kv["key"], kv["value"]) for kv in row or []] for row in table.column(i).to_pylist()]
+        table = table.set_column(i, "attributes", pa.array(pairs, type=pa.map_(pa.string(), pa.string())))
     return table
 
 
