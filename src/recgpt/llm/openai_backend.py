@@ -83,6 +83,11 @@ class OpenAIBackend(Backend):
             self._model = models[0].id
         return self._model
 
+    @property
+    def json_mode(self) -> str:
+        """The response_format mode in use (the first one the server accepted, under ``auto``)."""
+        return self._modes[0]
+
     def _request(self, prompt: Prompt, params: DecodingParams, json_schema: dict[str, Any] | None, mode: str):
         kwargs: dict[str, Any] = {
             "model": self.model_id, "messages": as_messages(prompt), "max_tokens": params.max_tokens,
@@ -119,11 +124,14 @@ class OpenAIBackend(Backend):
         return exc
 
     def _format_rejected(self, exc: Exception, json_schema: dict[str, Any] | None) -> bool:
-        """A 400/422 while a response_format was sent: try the next, plainer format."""
-        return (
-            json_schema is not None and len(self._modes) > 1
-            and isinstance(exc, (openai.BadRequestError, openai.UnprocessableEntityError))
-        )
+        """The server refused the response_format (a 400/422, or a 5xx naming it, as llama.cpp's server
+        answers): try the next, plainer format."""
+        if json_schema is None or len(self._modes) <= 1 or not isinstance(exc, openai.APIStatusError):
+            return False
+        if exc.status_code in (400, 422):
+            return True
+        message = str(exc)
+        return exc.status_code >= 500 and any(w in message for w in ("response_format", "json_schema", "json_object"))
 
     def complete(self, prompt: Prompt, params: DecodingParams, json_schema: dict[str, Any] | None = None) -> Completion:
         while True:
