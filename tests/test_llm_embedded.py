@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import json
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 
 import pytest
 
-from recgpt.llm.llama_cpp_backend import LlamaCppBackend, default_model_path
+from recgpt.llm.llama_cpp_backend import LlamaCppBackend
+from recgpt.llm.local_server import LlamaServer
 from recgpt.llm.runtime import LLMConfig, LLMRequest, LLMRuntime
 from recgpt.llm.smoke import Color
 
@@ -37,43 +33,12 @@ def test_grammars_are_compiled_once_per_schema():
     assert backend.grammar_for({"type": "object", "properties": {"n": {"type": "integer"}}}) is not first
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def llama_server(tmp_path_factory):
+def llama_server():
     """A real ``python -m llama_cpp.server`` with SmolLM2 on a free loopback port, stopped after the tests."""
     pytest.importorskip("sse_starlette", reason="llama-cpp-python[server] extra not installed")
-    port = _free_port()
-    log = (tmp_path_factory.mktemp("llama_server") / "server.log").open("w+")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "llama_cpp.server", "--model", str(default_model_path()), "--host", "127.0.0.1",
-         "--port", str(port), "--n_ctx", "1024", "--n_threads", "1", "--model_alias", "smollm2",
-         "--verbose", "False"],
-        stdout=log, stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}/v1"
-    deadline = time.time() + 60
-    while True:
-        try:
-            urllib.request.urlopen(url + "/models", timeout=1).read()
-            break
-        except OSError:
-            if process.poll() is not None or time.time() > deadline:
-                process.kill()
-                log.seek(0)
-                raise RuntimeError(f"llama_cpp.server did not start: {log.read()[-2000:]}")
-            time.sleep(0.2)
-    yield url
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-    log.close()
+    with LlamaServer(threads=1, n_ctx=1024, alias="smollm2") as url:
+        yield url
 
 
 def test_openai_backend_against_the_llama_cpp_server(llama_server, tmp_path):
