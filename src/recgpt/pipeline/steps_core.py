@@ -1,0 +1,117 @@
+"""Stage functions that need no LLM: load data, draw the user sample, train phi and the retriever, retrieve
+with every method, evaluate. Each takes a :class:`~recgpt.pipeline.engine.StageContext` and returns a small
+summary dict; tables go to the run folder (see :mod:`recgpt.pipeline.artifacts`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from recgpt.pipeline.artifacts import EvalFiles, read_json, write_json
+from recgpt.pipeline.engine import StageContext
+from recgpt.runfolder import RunFolder
+
+
+def run_of(ctx: StageContext) -> tuple[RunFolder, EvalFiles]:
+    return RunFolder(ctx.root), EvalFiles(ctx.root)
+
+
+def dataset_of(ctx: StageContext):
+    """The run's canonical dataset, loaded once per process from ``RUN/data``."""
+    if "dataset" not in ctx.shared:
+        from recgpt.data.store import load_dataset
+
+        ctx.shared["dataset"] = load_dataset(RunFolder(ctx.root).data)
+    return ctx.shared["dataset"]
+
+
+def sample_of(ctx: StageContext) -> list[str]:
+    return read_json(EvalFiles(ctx.root).sample)["users"]
+
+
+def subset_users(dataset, max_users: int, seed: int):
+    """A seeded subset of ``max_users`` users with all their rows, and the items those rows touch."""
+    from recgpt.data.dataset import Dataset
+
+    users = sorted(set(dataset.events.column("user_id").to_pylist()))
+    rng = np.random.default_rng(seed)
+    keep = sorted(rng.choice(users, size=min(max_users, len(users)), replace=False).tolist())
+    value_set = pa.array(keep)
+
+    def only(table: pa.Table) -> pa.Table:
+        return table.filter(pc.is_in(table.column("user_id"), value_set=value_set))
+
+    events, holdout = only(dataset.events), only(dataset.holdout)
+    touched = pa.array(sorted(set(events.column("item_id").to_pylist()) | set(holdout.column("item_id").to_pylist())))
+    items = dataset.items.filter(pc.is_in(dataset.items.column("item_id"), value_set=touched))
+    return Dataset(dataset.name, items, only(dataset.users), events, only(dataset.searches), holdout)
+
+
+# ---------------------------------------------------------------------------------------------- stages
+def stage_data(ctx: StageContext) -> dict:
+    """Load the configured source, validate it, optionally subset users, save to ``RUN/data``."""
+    from recgpt.data.loaders import load_source
+    from recgpt.data.store import save_dataset
+
+    cfg = ctx.config.data
+    dataset = load_source(cfg.source, cfg.path).validate()
+    if cfg.max_users is not None:
+        dataset = subset_users(dataset, cfg.max_users, cfg.seed).validate()
+    save_dataset(dataset, RunFolder(ctx.root).data)
+    ctx.shared["dataset"] = dataset
+    return {"items": dataset.items.num_rows, "users": dataset.users.num_rows, "events": dataset.events.num_rows,
+            "searches": dataset.searches.num_rows, "holdout": dataset.holdout.num_rows}
+
+
+def stage_sample(ctx: StageContext) -> dict:
+    """The seeded sample of test users the LLM stages and the headline comparison run on."""
+    holdout = pq.read_table(RunFolder(ctx.root).data / "holdout.parquet")
+    test_users = sorted(set(holdout.filter(pc.equal(holdout.column("fold"), "test")).column("user_id").to_pylist()))
+    if not test_users:
+        raise ValueError("the data set has no test holdout rows: the evaluation needs a leave-one-out split")
+    cfg = ctx.config.evaluation
+    rng = np.random.default_rng(cfg.seed)
+    n = min(cfg.sample_users, len(test_users))
+    users = sorted(rng.choice(test_users, size=n, replace=False).tolist())
+    write_json(EvalFiles(ctx.root).sample, {"seed": cfg.seed, "requested": cfg.sample_users, "users": users})
+    return {"sample_users": n, "test_users": len(test_users)}
+
+
+def stage_phi(ctx: StageContext) -> dict:
+    """Train the tag-to-category model on item titles and categories; save it to ``RUN/phi``."""
+    from recgpt.stages.phi import TagToCategory
+
+    items = dataset_of(ctx).items
+    phi = TagToCategory(ctx.config.phi).fit(
+        items.column("title").to_pylist(), items.column("category").to_pylist(), items.column("brand").to_pylist()
+    )
+    phi.save(RunFolder(ctx.root).phi)
+    report = phi.report.as_dict() if phi.report else {}
+    return {k: v for k, v in report.items() if v is not None}
+
+
+def stage_retriever(ctx: StageContext) -> dict:
+    """Train the user-item-tag retriever (early-stopped on dev) and save it to ``RUN/retriever``."""
+    from recgpt.retrieval.tar import TARRecommender
+
+    model = TARRecommender(ctx.config.retriever).fit(dataset_of(ctx), "dev", log=ctx.console.log)
+    model.save(RunFolder(ctx.root).retriever)
+    log = model.training_log
+    last = log[-1] if log else {}
+    return {"epochs_run": len(log), **{k: v for k, v in last.items() if isinstance(v, (int, float))}}
+
+
+def stage_behavior(ctx: StageContext) -> dict:
+    """Reliable behavior extraction and hierarchical compression for every user (report 2.1.1)."""
+    from recgpt.behavior.compression import compress_users
+
+    run, _ = run_of(ctx)
+    table = compress_users(dataset_of(ctx), ctx.config.compression)
+    pq.write_table(table, run.compressed)
+    tokens = table.column("n_tokens").to_pylist()
+    dropped = table.column("dropped_events").to_pylist()
+    return {"users": table.num_rows, "mean_tokens": round(float(np.mean(tokens)), 1) if tokens else 0,
+            "max_tokens": int(max(tokens, default=0)), "users_truncated": int(sum(d > 0 for d in dropped))}

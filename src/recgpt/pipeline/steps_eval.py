@@ -1,0 +1,150 @@
+"""Retrieval with every compared method, beta tuning on dev, and the evaluation tables.
+
+Methods (see :data:`recgpt.pipeline.artifacts.METHODS`): popularity, the classic baseline (EASE or
+item-kNN), and the trained retriever at beta = 1 (collaborative only), beta = 0 (tags only) and the beta
+tuned on the dev fold. LLM tags exist for the sampled users only, so the five-way comparison runs on them;
+the methods that need no LLM are also run on every test user.
+
+Beta is tuned on dev with item-title tags (the titles of each user's last items): the LLM tags were mined
+from a history that already contains the dev item, so tuning on them would leak the answer.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from recgpt.pipeline.artifacts import read_json, write_json
+from recgpt.pipeline.engine import StageContext
+from recgpt.pipeline.evaluate import catalog_from, decile_rows, method_metrics
+from recgpt.pipeline.steps_core import dataset_of, run_of, sample_of
+
+#: Methods that need no LLM tags, evaluated on every test user too.
+NO_LLM_METHODS = ("popularity", "classic", "collaborative")
+
+
+def _holdout(dataset, fold: str) -> dict[str, str]:
+    rows = dataset.holdout.filter(pc.equal(dataset.holdout.column("fold"), fold))
+    return dict(zip(rows.column("user_id").to_pylist(), rows.column("item_id").to_pylist()))
+
+
+def _rows(method: str, recs) -> list[dict]:
+    out = []
+    for user, items, scores in zip(recs.user_ids, recs.item_ids, recs.scores):
+        for rank, (item, score) in enumerate(zip(items, scores)):
+            if item != "":
+                out.append({"method": method, "user_id": str(user), "rank": rank, "item_id": str(item),
+                            "score": float(score)})
+    return out
+
+
+def _table(rows: list[dict]) -> pa.Table:
+    schema = pa.schema([("method", pa.string()), ("user_id", pa.string()), ("rank", pa.int32()),
+                        ("item_id", pa.string()), ("score", pa.float32())])
+    return pa.Table.from_pylist(rows, schema=schema)
+
+
+def tune_beta(model, dataset, grid: list[float], k: int, max_users: int | None, seed: int) -> tuple[float, dict]:
+    """Pick beta by dev Recall@k with item-title tags; ties go to the larger beta (closer to the baseline)."""
+    from recgpt.retrieval.metrics import recall_at_k
+
+    dev = _holdout(dataset, "dev")
+    users = sorted(dev)
+    if max_users is not None and len(users) > max_users:
+        users = sorted(np.random.default_rng(seed).choice(users, size=max_users, replace=False).tolist())
+    model.use_history(dataset, "dev")
+    targets = model.catalog.positions([dev[u] for u in users])
+    scores = {}
+    for beta in sorted(grid):
+        recs = model.recommend(users, k, tags=None, beta=beta)
+        scores[f"{beta:g}"] = recall_at_k(recs.item_index, targets, k)
+    best = max(sorted(grid), key=lambda b: (round(scores[f"{b:g}"], 12), b))
+    return float(best), scores
+
+
+def stage_retrieve(ctx: StageContext) -> dict:
+    """Write ``eval/recommendations.parquet`` (sampled users, every method), ``eval/recommendations_all.parquet``
+    (every test user, methods without LLM) and ``eval/tuning.json``."""
+    from recgpt.retrieval.base import create
+    from recgpt.retrieval.fusion import load_tag_table
+    from recgpt.retrieval.tar import TARRecommender
+
+    run, files = run_of(ctx)
+    cfg = ctx.config.evaluation
+    dataset = dataset_of(ctx)
+    model = TARRecommender.load(run.retriever)
+    beta, grid = tune_beta(model, dataset, cfg.beta_grid, cfg.k_main, cfg.tune_users, cfg.seed)
+    ctx.console.log(f"fusion weight tuned on dev: beta={beta:g} (dev recall@{cfg.k_main}: {grid})")
+    model.use_history(dataset, "test")
+    tags = load_tag_table(run.tags) if run.tags.exists() else {}
+    sample = sample_of(ctx)
+    k = max(cfg.ks)
+    baselines = {"popularity": create("popular").fit(dataset, "test"),
+                 "classic": create(cfg.classic).fit(dataset, "test")}
+    rows = []
+    for name, recommender in baselines.items():
+        rows += _rows(name, recommender.recommend(sample, k))
+    rows += _rows("collaborative", model.recommend(sample, k, beta=1.0))
+    rows += _rows("tags-only", model.recommend(sample, k, tags=tags, beta=0.0))
+    rows += _rows("fused", model.recommend(sample, k, tags=tags, beta=beta))
+    pq.write_table(_table(rows), files.folder / "recommendations.parquet")
+    all_rows: list[dict] = []
+    if cfg.all_users:
+        everyone = sorted(_holdout(dataset, "test"))
+        for name, recommender in baselines.items():
+            all_rows += _rows(name, recommender.recommend(everyone, k))
+        all_rows += _rows("collaborative", model.recommend(everyone, k, beta=1.0))
+    pq.write_table(_table(all_rows), files.folder / "recommendations_all.parquet")
+    with_tags = sum(1 for u in sample if tags.get(u))
+    write_json(files.folder / "tuning.json", {"beta_tuned": beta, "beta_grid": grid, "beta_metric": f"recall@{cfg.k_main}",
+                                              "sample_users_with_llm_tags": with_tags})
+    return {"beta_tuned": beta, "sample_users": len(sample), "sample_users_with_llm_tags": with_tags}
+
+
+def _ranked(table: pa.Table, method: str, users: list[str], catalog, k: int) -> np.ndarray:
+    """(len(users), k) catalog positions of ``method``'s lists, -1 padded."""
+    rows = table.filter(pc.equal(table.column("method"), method)).to_pylist()
+    row_of = {u: i for i, u in enumerate(users)}
+    out = np.full((len(users), k), -1, dtype=np.int64)
+    for r in rows:
+        i = row_of.get(r["user_id"])
+        if i is not None and r["rank"] < k:
+            out[i, r["rank"]] = catalog.position.get(r["item_id"], -1)
+    return out
+
+
+def stage_evaluate(ctx: StageContext) -> dict:
+    """Metrics per method (``eval/metrics.json``) and per popularity decile (``eval/deciles.parquet``)."""
+    run, files = run_of(ctx)
+    cfg = ctx.config.evaluation
+    dataset = dataset_of(ctx)
+    catalog = catalog_from(dataset.items, dataset.events)
+    targets_by_user = _holdout(dataset, "test")
+    tuning = read_json(files.folder / "tuning.json", {})
+    out = {"dataset": dataset.name, "ks": cfg.ks, "k_main": cfg.k_main, "seed": cfg.seed,
+           "classic_name": cfg.classic, **tuning}
+    deciles: list[dict] = []
+    for population, path, methods in (
+        ("sample", files.recommendations, None),
+        ("all_users", files.folder / "recommendations_all.parquet", NO_LLM_METHODS),
+    ):
+        table = pq.read_table(path)
+        if table.num_rows == 0:
+            continue
+        users = sample_of(ctx) if population == "sample" else sorted(targets_by_user)
+        targets = catalog.positions([targets_by_user.get(u) for u in users])
+        present = [m for m in dict.fromkeys(table.column("method").to_pylist()) if methods is None or m in methods]
+        block = {"users": len(users), "methods": {}}
+        for method in present:
+            ranked = _ranked(table, method, users, catalog, max(cfg.ks))
+            block["methods"][method] = method_metrics(ranked, targets, catalog, cfg.ks)
+            deciles += [dict(r, population=population) for r in decile_rows(method, ranked, targets, catalog, cfg.k_main)]
+        out[population] = block
+    write_json(files.metrics, out)
+    pq.write_table(pa.Table.from_pylist(deciles), files.deciles)
+    k = cfg.k_main
+    fused, collab = out["sample"]["methods"].get("fused", {}), out["sample"]["methods"].get("collaborative", {})
+    return {f"{m}@{k} {name}": round(v.get(f"{m}@{k}", float("nan")), 4)
+            for name, v in (("fused", fused), ("collaborative", collab)) for m in ("recall", "categories", "long_tail")}
