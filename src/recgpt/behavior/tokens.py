@@ -84,7 +84,9 @@ def make_token_counter(spec: str) -> TokenCounter:
     if kind == "approx":
         return ApproxTokenCounter(float(arg) if arg else 3.5)
     if kind == "smollm2":
-        return GGUFTokenCounter(smollm2_gguf())
+        counter = GGUFTokenCounter(smollm2_gguf())
+        counter.name = "smollm2"
+        return counter
     if kind == "gguf" and arg:
         return GGUFTokenCounter(arg)
     if kind == "hf" and arg:

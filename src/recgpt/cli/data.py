@@ -1,0 +1,156 @@
+"""``recgpt data load|validate`` and ``recgpt compress``: canonical data and compressed behavior.
+
+    recgpt data load --source amazon-office --out runs/office
+    recgpt data load --source custom --path examples/custom/mapping.yaml --out runs/mine
+    recgpt data validate runs/office
+    recgpt compress --run runs/office --budget 4096
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from recgpt.config import ConfigError
+from recgpt.runfolder import RunFolder
+
+console = Console(stderr=True)
+data_app = typer.Typer(help="Load a data set into a run folder, validate it.", no_args_is_help=True)
+
+
+def _fail(message: str) -> None:
+    console.print(f"[red]error:[/red] {message}")
+    raise typer.Exit(1)
+
+
+def _summary_table(title: str, counts: dict[str, int]) -> Table:
+    table = Table(title=title)
+    table.add_column("table")
+    table.add_column("rows", justify="right")
+    for name, n in counts.items():
+        table.add_row(name, f"{n:,}")
+    return table
+
+
+@data_app.command("load")
+def load(
+    source: str = typer.Option(..., help="amazon-office | taobao | custom"),
+    out: Path = typer.Option(..., help="run folder; tables go to RUN/data/*.parquet"),
+    path: Optional[Path] = typer.Option(None, help="data folder (default: the bundled copy) or, for custom, the mapping YAML"),
+) -> None:
+    """Load a data source into canonical tables and write them to RUN/data."""
+    from recgpt.data.loaders import LoadError, SkipReport, load_custom, load_source
+    from recgpt.data.store import save_dataset
+
+    report = SkipReport()
+    try:
+        with console.status(f"loading {source}"):
+            if source == "custom":
+                if path is None:
+                    _fail("--source custom needs --path MAPPING.yaml")
+                dataset = load_custom(path, report=report)
+            else:
+                dataset = load_source(source, path)
+    except (LoadError, ConfigError, ValueError, FileNotFoundError) as exc:
+        _fail(str(exc))
+    for line in report.lines():
+        console.print(f"[yellow]{line}[/yellow]")
+    if report.total:
+        console.print(f"[yellow]{report.total:,} bad row(s) skipped in all[/yellow]")
+    run = RunFolder(out).ensure()
+    save_dataset(dataset, run.data)
+    console.print(_summary_table(f"{dataset.name}: written to {run.data}", dataset.summary()))
+
+
+@data_app.command("validate")
+def validate(run: Path = typer.Argument(..., help="run folder written by `recgpt data load`")) -> None:
+    """Check RUN/data against the canonical schemas and the relations between tables."""
+    from recgpt.data.dataset import DataValidationError
+    from recgpt.data.store import load_dataset
+
+    try:
+        dataset = load_dataset(RunFolder(run).data).validate()
+    except (DataValidationError, FileNotFoundError) as exc:
+        _fail(str(exc))
+    console.print(_summary_table(f"{dataset.name}: valid", dataset.summary()))
+
+
+def compress(
+    run: Path = typer.Option(..., help="run folder with RUN/data"),
+    budget: Optional[int] = typer.Option(None, help="token budget per user (default: the config's, 4096)"),
+    no_budget: bool = typer.Option(False, "--no-budget", help="render every user in full"),
+    config: Optional[Path] = typer.Option(None, help="YAML with CompressionConfig keys (or a `compression:` block)"),
+    tokenizer: Optional[str] = typer.Option(None, help="smollm2 | approx[:CHARS] | gguf:PATH | hf:NAME"),
+    fold: Optional[str] = typer.Option(None, help="history of: dev | test | all (default test)"),
+) -> None:
+    """Reliable behavior extraction + hierarchical compression for every user -> RUN/behavior/compressed.parquet."""
+    import pyarrow.parquet as pq
+    import yaml
+
+    from recgpt.behavior.compression import CompressionConfig, compress_users
+    from recgpt.data.store import load_dataset
+
+    try:
+        raw = yaml.safe_load(config.read_text()) if config else {}
+        raw = (raw or {}).get("compression", raw or {})
+        raw.update({k: v for k, v in (("token_budget", budget), ("tokenizer", tokenizer), ("fold", fold)) if v is not None})
+        if no_budget:
+            raw["token_budget"] = None
+        cfg = CompressionConfig.from_dict(raw, source=str(config or "--options"))
+        folder = RunFolder(run)
+        dataset = load_dataset(folder.data)
+    except (ConfigError, FileNotFoundError, yaml.YAMLError) as exc:
+        _fail(str(exc))
+    columns = [TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+               TimeElapsedColumn()]
+    with Progress(*columns, console=console) as progress:
+        tasks: dict[str, int] = {}
+
+        def report(what: str, done: int, total: int) -> None:
+            if what not in tasks:
+                tasks[what] = progress.add_task(what, total=total)
+            progress.update(tasks[what], completed=done, total=total)
+
+        task = progress.add_task("extracting and compressing", total=None)
+        table = compress_users(dataset, cfg, progress=report)
+        progress.update(task, total=1, completed=1)
+    folder.ensure()
+    pq.write_table(table, folder.compressed)
+    _print_summary(table, cfg.token_budget, folder.compressed)
+
+
+def _print_summary(table, budget: int | None, path: Path) -> None:
+    import numpy as np
+
+    tokens = np.array(table.column("n_tokens").to_pylist() or [0])
+    events = int(sum(table.column("n_events").to_pylist()))
+    truncated = int(sum(d > 0 for d in table.column("dropped_partitions").to_pylist()))
+    dropped = int(sum(table.column("dropped_events").to_pylist()))
+    meta = table.schema.metadata or {}
+    out = Table(title=f"compressed behavior -> {path}")
+    out.add_column("figure")
+    out.add_column("value", justify="right")
+    rows = [
+        ("users", f"{table.num_rows:,}"),
+        ("reliable events + searches", f"{events:,}"),
+        ("reference date", meta.get(b"reference_date", b"?").decode()),
+        ("tokenizer", meta.get(b"tokenizer", b"?").decode()),
+        ("tokens per user: mean / p50 / p95 / max",
+         f"{tokens.mean():.0f} / {np.percentile(tokens, 50):.0f} / {np.percentile(tokens, 95):.0f} / {tokens.max()}"),
+        ("token budget", "none" if budget is None else f"{budget:,}"),
+        ("users truncated (oldest partitions dropped)", f"{truncated:,}"),
+        ("events dropped by the budget", f"{dropped:,}"),
+    ]
+    for name, value in rows:
+        out.add_row(name, value)
+    Console().print(out)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(data_app, name="data")
+    app.command("compress")(compress)
