@@ -30,6 +30,10 @@ class DataConfig(StrictConfig):
         None, ge=1, description="keep a seeded subset of users and the items they touch (quick trials, tests)"
     )
     seed: int = 0
+    split: Literal["auto", "source", "leave-one-out"] = Field(
+        "auto", description="auto: the source's own split, or leave-one-out when it has none"
+    )
+    split_min_events: int = Field(3, ge=2, description="leave-one-out: users with fewer events get no target")
 
 
 class EvaluationConfig(StrictConfig):

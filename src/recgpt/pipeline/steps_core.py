@@ -58,6 +58,10 @@ def stage_data(ctx: StageContext) -> dict:
 
     cfg = ctx.config.data
     dataset = load_source(cfg.source, cfg.path).validate()
+    if cfg.split == "leave-one-out" or (cfg.split == "auto" and dataset.holdout.num_rows == 0):
+        from recgpt.pipeline.split import leave_one_out
+
+        dataset = leave_one_out(dataset, cfg.split_min_events).validate()
     if cfg.max_users is not None:
         dataset = subset_users(dataset, cfg.max_users, cfg.seed).validate()
     save_dataset(dataset, RunFolder(ctx.root).data)
