@@ -1,0 +1,122 @@
+"""Classic baselines behind the :class:`~recgpt.retrieval.base.Recommender` contract.
+
+- ``popular``: items ranked by training interaction count (the floor).
+- ``ease``: EASE (Steck, 2019), closed-form linear item-item model, B = I - P / diag(P), P = (X^T X + lambda I)^-1.
+- ``itemknn``: item-based k-nearest neighbours with cosine similarity and shrinkage.
+
+All three score a user's *visible* history row x (binary, shape (n_items,)) and exclude it from the list.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from recgpt.retrieval.base import make_recommendations, register, top_k_excluding
+from recgpt.retrieval.interactions import Catalog, Sequences, exclusion_lists, item_popularity
+
+
+class HistoryRecommender:
+    """Shared plumbing: catalog, training sequences, visible history, batched top-k with exclusion."""
+
+    batch_size = 1024
+
+    def fit(self, dataset, fold: str | None = "dev"):
+        self.catalog = Catalog.from_table(dataset.items)
+        self.train = Sequences.from_events(dataset.events, self.catalog)
+        self.popularity = item_popularity(self.train, len(self.catalog))
+        self._fit_model()
+        self.use_history(dataset, fold)
+        return self
+
+    def use_history(self, dataset, fold: str | None) -> None:
+        self.history = Sequences.from_events(dataset.history(fold), self.catalog)
+
+    def _fit_model(self) -> None:
+        raise NotImplementedError
+
+    def _scores(self, user_ids) -> np.ndarray:
+        """(len(user_ids), n_items) float32 scores; history exclusion happens afterwards."""
+        raise NotImplementedError
+
+    def _history_matrix(self, user_ids) -> sp.csr_matrix:
+        rows, cols = [], []
+        for r, u in enumerate(user_ids):
+            items = np.unique(self.history.get(u)[0])
+            rows.append(np.full(len(items), r))
+            cols.append(items)
+        rows = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
+        cols = np.concatenate(cols) if cols else np.zeros(0, dtype=np.int64)
+        return sp.csr_matrix(
+            (np.ones(len(cols), dtype=np.float32), (rows, cols)), shape=(len(user_ids), len(self.catalog))
+        )
+
+    def recommend(self, user_ids, k: int = 10, tags=None):
+        user_ids = list(user_ids)
+        idx_parts, val_parts = [], []
+        for start in range(0, len(user_ids), self.batch_size):
+            batch = user_ids[start : start + self.batch_size]
+            scores = self._scores(batch)
+            idx, val = top_k_excluding(scores, k, exclusion_lists(self.history, batch))
+            idx_parts.append(idx)
+            val_parts.append(val)
+        if not user_ids:
+            idx_parts, val_parts = [np.zeros((0, k), np.int64)], [np.zeros((0, k), np.float32)]
+        return make_recommendations(
+            user_ids, self.catalog.item_ids, np.concatenate(idx_parts), np.concatenate(val_parts)
+        )
+
+
+@register("popular")
+class PopularRecommender(HistoryRecommender):
+    """Most popular items by training count; ties broken by catalog order."""
+
+    def _fit_model(self) -> None:
+        n = len(self.catalog)
+        self._pop = (self.popularity + np.arange(n)[::-1] / (10.0 * n)).astype(np.float32)
+
+    def _scores(self, user_ids) -> np.ndarray:
+        return np.broadcast_to(self._pop, (len(user_ids), len(self._pop)))
+
+
+@register("ease")
+class EASERecommender(HistoryRecommender):
+    """EASE: B (n_items, n_items) with zero diagonal; scores = x B. ``l2`` is lambda (tuned on dev)."""
+
+    def __init__(self, l2: float = 200.0):
+        self.l2 = float(l2)
+
+    def _fit_model(self) -> None:
+        x = self.train.matrix(len(self.catalog))
+        gram = (x.T @ x).toarray().astype(np.float64)
+        gram[np.diag_indices_from(gram)] += self.l2
+        p = np.linalg.inv(gram)
+        b = -p / np.diag(p)[None, :]
+        b[np.diag_indices_from(b)] = 0.0
+        self._b = b.astype(np.float32)
+
+    def _scores(self, user_ids) -> np.ndarray:
+        return np.asarray(self._history_matrix(user_ids) @ self._b)
+
+
+@register("itemknn")
+class ItemKNNRecommender(HistoryRecommender):
+    """Item kNN: cosine similarity sim(i,j) = c_ij / (sqrt(n_i n_j) + shrink), top ``neighbors`` per item."""
+
+    def __init__(self, neighbors: int = 100, shrink: float = 10.0):
+        self.neighbors = int(neighbors)
+        self.shrink = float(shrink)
+
+    def _fit_model(self) -> None:
+        x = self.train.matrix(len(self.catalog))
+        co = (x.T @ x).toarray().astype(np.float32)
+        norms = np.sqrt(np.diag(co).copy())
+        sim = co / (np.outer(norms, norms) + self.shrink + 1e-9)
+        np.fill_diagonal(sim, 0.0)
+        if self.neighbors < sim.shape[0]:
+            cut = np.argpartition(-sim, self.neighbors - 1, axis=0)[self.neighbors :, :]
+            np.put_along_axis(sim, cut, 0.0, axis=0)
+        self._sim = sim  # column j holds the neighbours of j that may score j
+
+    def _scores(self, user_ids) -> np.ndarray:
+        return np.asarray(self._history_matrix(user_ids) @ self._sim)

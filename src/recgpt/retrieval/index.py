@@ -1,0 +1,155 @@
+"""Vector indexes over item vectors (FAISS, inner product) and the wrapper that puts one behind a model.
+
+- ``exact``: IndexFlatIP, brute force, the default and the reference.
+- ``hnsw``: IndexHNSWFlat (inner product), graph search for large catalogs; ``m``, ``ef_construction``, ``ef_search``.
+- ``ivf``: IndexIVFFlat (inner product), k-means lists; ``nlist``, ``nprobe``.
+
+Every index answers ``search(queries (n, d) float32, depth) -> (scores (n, depth), positions (n, depth))``;
+``-1`` positions mark missing results. :class:`IndexedRecommender` wraps any embedding model (one exposing
+``item_vectors()`` and ``recommend(..., searcher=)``) and keeps its ``recommend``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+
+class VectorIndex:
+    kind = "base"
+
+    def __init__(self, **options):
+        self.options = options
+        self.index = None
+
+    def build(self, vectors: np.ndarray) -> "VectorIndex":
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        self.index = self._make(vectors.shape[1], len(vectors))
+        if not self.index.is_trained:
+            self.index.train(vectors)
+        self.index.add(vectors)
+        self._configure()
+        return self
+
+    def _make(self, dim: int, n: int):
+        raise NotImplementedError
+
+    def _configure(self) -> None:
+        pass
+
+    def search(self, queries: np.ndarray, depth: int) -> tuple[np.ndarray, np.ndarray]:
+        depth = min(depth, self.index.ntotal)
+        scores, positions = self.index.search(np.ascontiguousarray(queries, dtype=np.float32), depth)
+        return scores, positions
+
+    __call__ = search
+
+    def save(self, folder: str | Path) -> None:
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        faiss.write_index(self.index, str(folder / "index.faiss"))
+        (folder / "index.json").write_text(json.dumps({"kind": self.kind, "options": self.options}))
+
+    @staticmethod
+    def load(folder: str | Path) -> "VectorIndex":
+        folder = Path(folder)
+        meta = json.loads((folder / "index.json").read_text())
+        index = make_index(meta["kind"], **meta["options"])
+        index.index = faiss.read_index(str(folder / "index.faiss"))
+        index._configure()
+        return index
+
+
+class ExactIndex(VectorIndex):
+    kind = "exact"
+
+    def _make(self, dim, n):
+        return faiss.IndexFlatIP(dim)
+
+
+class HNSWIndex(VectorIndex):
+    kind = "hnsw"
+
+    def __init__(self, m: int = 32, ef_construction: int = 200, ef_search: int = 128):
+        super().__init__(m=m, ef_construction=ef_construction, ef_search=ef_search)
+
+    def _make(self, dim, n):
+        index = faiss.IndexHNSWFlat(dim, self.options["m"], faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = self.options["ef_construction"]
+        return index
+
+    def _configure(self):
+        self.index.hnsw.efSearch = self.options["ef_search"]
+
+    def search(self, queries, depth):
+        self.index.hnsw.efSearch = max(self.options["ef_search"], depth)
+        return super().search(queries, depth)
+
+
+class IVFIndex(VectorIndex):
+    kind = "ivf"
+
+    def __init__(self, nlist: int | None = None, nprobe: int = 16):
+        super().__init__(nlist=nlist, nprobe=nprobe)
+
+    def _make(self, dim, n):
+        nlist = self.options["nlist"] or max(1, int(4 * np.sqrt(n)))
+        nlist = min(nlist, max(1, n // 39))  # k-means needs ~39 points per centroid
+        self.options["nlist"] = nlist
+        self._quantizer = faiss.IndexFlatIP(dim)
+        return faiss.IndexIVFFlat(self._quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)
+
+    def _configure(self):
+        faiss.extract_index_ivf(self.index).nprobe = self.options["nprobe"]
+
+
+INDEXES = {"exact": ExactIndex, "hnsw": HNSWIndex, "ivf": IVFIndex}
+
+
+def make_index(kind: str = "exact", **options) -> VectorIndex:
+    if kind not in INDEXES:
+        raise KeyError(f"unknown index {kind!r}; known: {', '.join(INDEXES)}")
+    return INDEXES[kind](**options)
+
+
+class IndexedRecommender:
+    """A model plus a vector index over its item vectors, with the model's ``recommend`` interface.
+
+    ``IndexedRecommender(model, "hnsw", m=32)``; ``fit`` fits the model then builds the index; ``save``/``load``
+    store both (model in ``folder/model``, index in ``folder/index``).
+    """
+
+    def __init__(self, model, kind: str = "exact", **options):
+        self.model = model
+        self.index = make_index(kind, **options)
+        if getattr(model, "is_fitted", False):
+            self.index.build(model.item_vectors())
+
+    def fit(self, dataset, fold: str | None = "dev", **kwargs) -> "IndexedRecommender":
+        self.model.fit(dataset, fold, **kwargs)
+        self.index.build(self.model.item_vectors())
+        return self
+
+    def use_history(self, dataset, fold: str | None) -> None:
+        self.model.use_history(dataset, fold)
+
+    def recommend(self, user_ids, k: int = 10, tags=None, **kwargs):
+        return self.model.recommend(user_ids, k, tags, searcher=self.index, **kwargs)
+
+    def save(self, folder: str | Path) -> None:
+        folder = Path(folder)
+        self.model.save(folder / "model")
+        self.index.save(folder / "index")
+
+    @classmethod
+    def load(cls, folder: str | Path) -> "IndexedRecommender":
+        from recgpt.retrieval.tar import TARRecommender
+
+        folder = Path(folder)
+        obj = cls.__new__(cls)
+        obj.model = TARRecommender.load(folder / "model")
+        obj.index = VectorIndex.load(folder / "index")
+        return obj

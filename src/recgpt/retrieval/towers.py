@@ -1,0 +1,199 @@
+"""The three towers of the user-item-tag retriever (report 2.3.1).
+
+Shapes: d = ``out_dim``. Item indices are catalog positions; ``pad`` = n_items marks an empty sequence slot.
+
+- :class:`ItemTower`: EMB(item id, category, brand, price bucket, popularity bucket) -> DNN -> h_v (n_items, d).
+- :class:`MeanPoolUserTower`: report's tower, DNN([EMB(user id); mean h_v per behavior type]) at every prefix.
+- :class:`SequenceUserTower`: causal self-attention over recent behaviors (item + position + behavior type).
+- :class:`TagTower`: mean of WordPiece token embeddings -> DNN -> h_t; or MiniLM sentence vector -> DNN.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from recgpt.data.schema import BEHAVIORS
+
+
+def mlp(in_dim: int, hidden: int, out_dim: int, dropout: float) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Linear(in_dim, hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden, out_dim)
+    )
+
+
+def discretize(values: np.ndarray, buckets: int) -> np.ndarray:
+    """Quantile buckets 1..buckets of finite values (log-scaled), 0 for missing; shape of ``values``."""
+    out = np.zeros(len(values), dtype=np.int64)
+    finite = np.isfinite(values)
+    if finite.sum() == 0:
+        return out
+    logs = np.log1p(np.maximum(values[finite], 0.0))
+    edges = np.unique(np.quantile(logs, np.linspace(0, 1, buckets + 1)[1:-1]))
+    out[finite] = np.searchsorted(edges, logs, side="right") + 1
+    return out
+
+
+class ItemTower(nn.Module):
+    """h_v for every item at once: features are fixed buffers, so ``forward()`` returns (n_items, d)."""
+
+    def __init__(self, category, brand, price_bucket, pop_bucket, emb_dim, hidden, out_dim, dropout):
+        super().__init__()
+        for name, values in (
+            ("category", category), ("brand", brand), ("price_bucket", price_bucket), ("pop_bucket", pop_bucket)
+        ):
+            self.register_buffer(name, torch.as_tensor(np.asarray(values), dtype=torch.long))
+        n_items = len(category)
+        self.n_items = n_items
+        self.item_emb = nn.Embedding(n_items, emb_dim)
+        self.cat_emb = nn.Embedding(int(self.category.max()) + 1, emb_dim)
+        self.brand_emb = nn.Embedding(int(self.brand.max()) + 1, emb_dim)
+        self.price_emb = nn.Embedding(int(self.price_bucket.max()) + 1, emb_dim)
+        self.pop_emb = nn.Embedding(int(self.pop_bucket.max()) + 1, emb_dim)
+        for emb in (self.item_emb, self.cat_emb, self.brand_emb, self.price_emb, self.pop_emb):
+            nn.init.normal_(emb.weight, std=0.1)
+        self.dnn = mlp(5 * emb_dim, hidden, out_dim, dropout)
+
+    def forward(self) -> torch.Tensor:
+        feats = torch.cat(
+            [
+                self.item_emb.weight,
+                self.cat_emb(self.category),
+                self.brand_emb(self.brand),
+                self.price_emb(self.price_bucket),
+                self.pop_emb(self.pop_bucket),
+            ],
+            dim=-1,
+        )
+        return self.dnn(feats)
+
+
+def pad_items(h_items: torch.Tensor) -> torch.Tensor:
+    """Append a zero row so index n_items (the pad) looks up a zero vector: (n_items + 1, d)."""
+    return torch.cat([h_items, h_items.new_zeros(1, h_items.shape[1])], dim=0)
+
+
+class MeanPoolUserTower(nn.Module):
+    """Report 2.3.1: h_u = DNN([EMB(user id); s^b1; s^b2; ...]), s^b = mean of h_v over behavior b so far.
+
+    forward(user_rows (B,), items (B, L), behaviors (B, L), h_items (n_items, d)) -> (B, L, d): the user
+    vector after each prefix items[:, :t+1] (order inside the prefix is ignored: mean pooling).
+    user_rows: 0 = unknown user (no id embedding learned), else 1 + training row.
+    """
+
+    def __init__(self, n_users, out_dim, hidden, dropout, use_user_id=True, **_):
+        super().__init__()
+        self.n_behaviors = len(BEHAVIORS)
+        self.use_user_id = use_user_id
+        self.user_emb = nn.Embedding(n_users + 1, out_dim)
+        nn.init.normal_(self.user_emb.weight, std=0.01)
+        self.dnn = mlp((self.n_behaviors + 1) * out_dim, hidden, out_dim, dropout)
+
+    def forward(self, user_rows, items, behaviors, h_items):
+        vecs = pad_items(h_items)[items]  # (B, L, d)
+        valid = (items < h_items.shape[0]).float()
+        pooled = []
+        for b in range(self.n_behaviors):
+            mask = valid * (behaviors == b).float()
+            total = torch.cumsum(vecs * mask.unsqueeze(-1), dim=1)
+            count = torch.cumsum(mask, dim=1).clamp(min=1.0).unsqueeze(-1)
+            pooled.append(total / count)
+        user = self.user_emb(user_rows if self.use_user_id else torch.zeros_like(user_rows))
+        user = user.unsqueeze(1).expand(-1, items.shape[1], -1)
+        return self.dnn(torch.cat([user, *pooled], dim=-1))
+
+
+class SequenceUserTower(nn.Module):
+    """Causal self-attention over the last L behaviors (left-padded): h_v + EMB(position) + EMB(behavior).
+
+    forward(user_rows, items (B, L), behaviors (B, L), h_items) -> (B, L, d); position t sees items[:, :t+1].
+    """
+
+    def __init__(self, n_users, out_dim, hidden, dropout, max_len=50, n_layers=2, n_heads=2, **_):
+        super().__init__()
+        self.max_len = max_len
+        self.n_heads = n_heads
+        self.pos_emb = nn.Embedding(max_len, out_dim)
+        self.beh_emb = nn.Embedding(len(BEHAVIORS), out_dim)
+        nn.init.normal_(self.pos_emb.weight, std=0.02)
+        nn.init.normal_(self.beh_emb.weight, std=0.02)
+        layer = nn.TransformerEncoderLayer(
+            out_dim, n_heads, dim_feedforward=hidden, dropout=dropout, batch_first=True, norm_first=True,
+            activation="gelu",
+        )
+        self.encoder = nn.TransformerEncoder(layer, n_layers, enable_nested_tensor=False)
+        self.norm = nn.LayerNorm(out_dim)
+        self.drop = nn.Dropout(dropout)
+        self.out = nn.Linear(out_dim, out_dim)
+
+    def forward(self, user_rows, items, behaviors, h_items):
+        length = items.shape[1]
+        pad = items >= h_items.shape[0]
+        x = pad_items(h_items)[items] + self.beh_emb(behaviors.clamp(min=0))
+        x = x + self.pos_emb.weight[self.max_len - length :].unsqueeze(0)
+        x = self.drop(x) * (~pad).unsqueeze(-1).float()
+        # allowed[b, q, k]: key k is at or before q and is a real item, or k is q itself (so no row is empty)
+        causal = torch.ones(length, length, dtype=torch.bool).tril()
+        allowed = causal.unsqueeze(0) & ~pad.unsqueeze(1)
+        allowed = allowed | torch.eye(length, dtype=torch.bool).unsqueeze(0)
+        mask = torch.zeros(allowed.shape).masked_fill(~allowed, float("-inf"))
+        mask = mask.repeat_interleave(self.n_heads, dim=0)
+        h = self.encoder(x, mask=mask)
+        return self.out(self.norm(h))
+
+
+class TagTower(nn.Module):
+    """h_t from tag text. mode "scratch"/"minilm_init": mean of token embeddings (B, T) -> DNN;
+    mode "minilm_feed": a 384-d MiniLM sentence vector (B, 384) -> DNN.
+    """
+
+    def __init__(self, mode, vocab_size, emb_dim, hidden, out_dim, dropout, init_weights=None):
+        super().__init__()
+        self.mode = mode
+        if mode == "minilm_feed":
+            self.dnn = mlp(384, hidden, out_dim, dropout)
+            return
+        if mode == "minilm_init":
+            if init_weights is None:
+                raise ValueError("tag tower mode 'minilm_init' needs MiniLM token embeddings")
+            emb_dim = init_weights.shape[1]
+        self.token_emb = nn.Embedding(vocab_size, emb_dim, padding_idx=0)
+        if init_weights is not None:
+            with torch.no_grad():
+                self.token_emb.weight.copy_(torch.as_tensor(init_weights))
+        else:
+            nn.init.normal_(self.token_emb.weight, std=0.1)
+        self.dnn = mlp(emb_dim, hidden, out_dim, dropout)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        if self.mode == "minilm_feed":
+            return self.dnn(tokens)
+        mask = (tokens > 0).float().unsqueeze(-1)
+        pooled = (self.token_emb(tokens) * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+        return self.dnn(pooled)
+
+
+class TARNet(nn.Module):
+    """The three towers together (outputs L2-normalised when ``normalize``). ``user(...)`` -> (B, L, d), ``items()`` -> (n_items, d), ``tags(x)`` -> (B, d)."""
+
+    def __init__(self, item_tower: ItemTower, user_tower: nn.Module, tag_tower: TagTower, normalize: bool):
+        super().__init__()
+        self.item_tower = item_tower
+        self.user_tower = user_tower
+        self.tag_tower = tag_tower
+        self.normalize = normalize
+
+    def _out(self, h: torch.Tensor) -> torch.Tensor:
+        return nn.functional.normalize(h, dim=-1) if self.normalize else h
+
+    def items(self) -> torch.Tensor:
+        return self._out(self.item_tower())
+
+    def user(self, user_rows, items, behaviors, h_items=None) -> torch.Tensor:
+        """User vectors at every position (B, L, d); pooling reads the (normalised) item vectors."""
+        h_items = self.items() if h_items is None else h_items
+        return self._out(self.user_tower(user_rows, items, behaviors, h_items))
+
+    def tags(self, tag_input) -> torch.Tensor:
+        return self._out(self.tag_tower(tag_input))

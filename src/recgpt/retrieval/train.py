@@ -1,0 +1,181 @@
+"""Training of the user-item-tag retriever: configuration and the seeded, resumable-free minibatch loop.
+
+One epoch visits every training user once. For a user with training sequence s (catalog positions, in time
+order) the user tower reads s[:-1] causally and every position t is trained to predict s[t+1] (L_col); the items
+of the batch also give tag-item pairs (L_tag) and category pairs (L_cate).
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass
+from typing import Callable, Literal
+
+import numpy as np
+import torch
+from pydantic import Field
+from rich.progress import Progress
+
+from recgpt.config import StrictConfig
+from recgpt.retrieval.losses import category_loss, collaborative_loss, tag_loss, tar_loss
+
+
+class TARConfig(StrictConfig):
+    """Configuration of the user-item-tag retriever (towers, losses, training, fusion)."""
+
+    user_tower: Literal["sequence", "mean"] = Field("sequence", description="causal self-attention or report's mean pooling")
+    tag_encoder: Literal["scratch", "minilm_init", "minilm_feed"] = Field(
+        "scratch", description="tag tower input: own token embeddings, MiniLM-initialised ones, or MiniLM sentence vectors"
+    )
+    tag_source: Literal["title", "short"] = Field("title", description="training tag of an item: its title or last words")
+    tag_word_dropout: float = Field(0.3, ge=0, lt=1, description="share of tag tokens dropped in training")
+    dim: int = Field(64, description="output dimension d of every tower")
+    emb_dim: int = Field(32, description="embedding size of each sparse item feature and of tag tokens")
+    hidden: int = Field(128, description="hidden width of the DNNs / attention feed-forward")
+    max_len: int = Field(50, description="most recent behaviors read by the user tower")
+    n_layers: int = 2
+    n_heads: int = 2
+    dropout: float = 0.2
+    use_user_id: bool = Field(True, description="mean tower: add the user-id embedding")
+    normalize: bool = Field(True, description="L2-normalise tower outputs (inner product = cosine)")
+    temperature: float = Field(0.1, gt=0, description="logits = inner product / temperature in the losses")
+    pop_buckets: int = 10
+    price_buckets: int = 10
+    epochs: int = 40
+    batch_size: int = 128
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    n_negatives: int = Field(1024, description="uniformly sampled negative items per batch (shared)")
+    alpha: float = Field(0.5, ge=0, le=1, description="L_col + alpha L_tag + (1-alpha) L_cate")
+    sem_weight: float = Field(1.0, ge=0, description="weight of the semantic part (1 = the report's sum)")
+    beta: float = Field(1.0, ge=0, le=1, description="fusion: h = beta h_user + (1-beta) h_tag")
+    fusion_tags: int = Field(3, description="title tags from the last N items when no LLM tags exist")
+    max_tag_tokens: int = 32
+    eval_every: int = Field(2, description="epochs between dev evaluations (early stopping); 0 = never")
+    patience: int = Field(4, description="dev evaluations without improvement before stopping")
+    seed: int = 0
+    threads: int = Field(2, description="torch CPU threads")
+
+
+@dataclass
+class TrainingData:
+    """Tensors the loop needs. sequences: per user (items, behaviors) int64 arrays; user_rows: 1 + row."""
+
+    sequences: list[tuple[np.ndarray, np.ndarray]]
+    user_rows: np.ndarray
+    tag_inputs: torch.Tensor  # (n_items, T) token ids, or (n_items, 384) MiniLM vectors
+    item_category: torch.Tensor  # (n_items,)
+    n_items: int
+
+
+def left_pad(seqs: list[np.ndarray], length: int, fill: int) -> torch.Tensor:
+    """(B, length) int64: the last ``length`` values of each sequence, left-padded with ``fill``."""
+    out = np.full((len(seqs), length), fill, dtype=np.int64)
+    for r, s in enumerate(seqs):
+        s = s[-length:]
+        if len(s):
+            out[r, length - len(s) :] = s
+    return torch.from_numpy(out)
+
+
+def drop_tokens(tokens: torch.Tensor, p: float, gen: torch.Generator) -> torch.Tensor:
+    """Zero out (pad) each non-pad token with probability p, keeping the first token of every row."""
+    if p <= 0 or tokens.dtype != torch.long:
+        return tokens
+    keep = torch.rand(tokens.shape, generator=gen) >= p
+    keep[:, 0] = True
+    return tokens * keep
+
+
+def same_category_sample(items: np.ndarray, category: np.ndarray, rng) -> np.ndarray:
+    """For each item, a random item of its category (possibly itself when the category is a singleton)."""
+    by_cat = np.argsort(category, kind="stable")
+    counts = np.bincount(category)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    cats = category[items]
+    return by_cat[starts[cats] + (rng.random(len(items)) * counts[cats]).astype(np.int64)]
+
+
+def length_batches(lengths: np.ndarray, rows: np.ndarray, batch_size: int, rng) -> list[np.ndarray]:
+    """Batches of ``rows`` with similar sequence lengths (less padding), in random order."""
+    jitter = rng.random(len(rows))
+    order = rows[np.lexsort((jitter, lengths[rows]))]
+    batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
+def train_tar(
+    net: torch.nn.Module,
+    data: TrainingData,
+    config: TARConfig,
+    evaluate: Callable[[], float] | None = None,
+    log: Callable[[str], None] = print,
+) -> list[dict]:
+    """Train ``net`` in place; returns one record per epoch (losses, seconds, samples/s, dev score).
+
+    With ``evaluate`` (a dev metric, higher is better) the best epoch's weights are restored at the end and
+    training stops after ``patience`` evaluations without improvement.
+    """
+    torch.manual_seed(config.seed)
+    rng = np.random.default_rng(config.seed)
+    gen = torch.Generator().manual_seed(config.seed)
+    torch.set_num_threads(config.threads)
+    optim = torch.optim.Adam(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    category = data.item_category.numpy()
+    lengths = np.array([len(s) for s, _ in data.sequences])
+    trainable = np.flatnonzero(lengths >= 2)
+    history, best, best_state, stale = [], -np.inf, None, 0
+    n_neg = min(config.n_negatives, data.n_items)
+    with Progress(transient=True) as progress:
+        task = progress.add_task("training retriever", total=config.epochs)
+        for epoch in range(config.epochs):
+            net.train()
+            start, samples, sums = time.perf_counter(), 0, np.zeros(3)
+            batches = length_batches(lengths, trainable, config.batch_size, rng)
+            n_batches = len(batches)
+            for rows in batches:
+                seqs = [data.sequences[r] for r in rows]
+                width = min(config.max_len, int(lengths[rows].max()) - 1)
+                items = left_pad([s[:-1] for s, _ in seqs], width, data.n_items)
+                behav = left_pad([h[:-1] for _, h in seqs], width, 0)
+                targets = left_pad([s[1:] for s, _ in seqs], width, -1)
+                valid = targets >= 0
+                h_items = net.items()
+                h_user = net.user(torch.from_numpy(data.user_rows[rows]), items, behav, h_items)[valid]
+                negs = torch.from_numpy(rng.choice(data.n_items, n_neg, replace=False))
+                l_col = collaborative_loss(h_user, h_items, targets[valid], negs, config.temperature)
+                tag_items = torch.unique(targets[valid])
+                h_tag = net.tags(drop_tokens(data.tag_inputs[tag_items], config.tag_word_dropout, gen))
+                l_tag = tag_loss(h_tag, h_items, tag_items, negs, config.temperature)
+                same = torch.from_numpy(same_category_sample(tag_items.numpy(), category, rng))
+                l_cate = category_loss(
+                    h_tag, h_items, tag_items, same, negs, data.item_category, config.temperature
+                )
+                loss = l_col + config.sem_weight * (tar_loss(l_col, l_tag, l_cate, config.alpha) - l_col)
+                optim.zero_grad()
+                loss.backward()
+                optim.step()
+                samples += int(valid.sum())
+                sums += [l_col.item(), l_tag.item(), l_cate.item()]
+            seconds = time.perf_counter() - start
+            record = dict(
+                epoch=epoch + 1, l_col=sums[0] / n_batches, l_tag=sums[1] / n_batches,
+                l_cate=sums[2] / n_batches, seconds=seconds, samples_per_s=samples / seconds,
+            )
+            if evaluate is not None and config.eval_every and (epoch + 1) % config.eval_every == 0:
+                net.eval()
+                record["dev"] = score = evaluate()
+                if score > best:
+                    best, best_state, stale = score, copy.deepcopy(net.state_dict()), 0
+                else:
+                    stale += 1
+            history.append(record)
+            log(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()))
+            progress.advance(task)
+            if evaluate is not None and stale >= config.patience:
+                break
+    if best_state is not None:
+        net.load_state_dict(best_state)
+    net.eval()
+    return history
