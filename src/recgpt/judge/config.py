@@ -51,6 +51,8 @@ class JudgeConfig(StrictConfig):
     max_tokens: int = Field(320, ge=16, description="answer budget per judge call")
     reason_chars: int = Field(120, ge=8, description="cap on each criterion's reason in the answer schema")
     max_context_chars: int = Field(1200, ge=100, description="clip long context (the behavior text) to this")
+    prompt_examples: bool = Field(True, description="show the rubric's examples in the prompt (longer prompts)")
+    chunk_size: int = Field(16, ge=1, description="outputs per run_batch call; verdicts are stored after each")
     skip_llm_on_rule_fail: bool = Field(True, description="an output failing rule checks is not sent to the LLM")
     round: int | None = Field(None, ge=1, description="round stored with verdicts (None: latest human round, or 1)")
     buffer: str | None = Field(None, description="judge buffer SQLite file (None: RUN/judge/buffer.sqlite)")

@@ -112,7 +112,7 @@ class LLMJudge:
     def request(self, item: JudgeItem) -> LLMRequest:
         rubric = self.rubrics[item.task]
         variables = {"title": rubric.title, "description": rubric.description,
-                     "criteria": rubric_for_prompt(rubric), "context": item.context, "output": item.output}
+                     "criteria": rubric_for_prompt(rubric, examples=self.config.prompt_examples), "context": item.context, "output": item.output}
         return LLMRequest(key=f"judge {item.task} {item.item_key}", task=TEMPLATE, variables=variables,
                           schema=answer_schema(rubric, reason_chars=self.config.reason_chars),
                           version=self.config.template_version, max_tokens=self.config.max_tokens)
@@ -144,13 +144,17 @@ class LLMJudge:
         stats.asked = len(todo)
         if not todo:
             return stats
-        results = self.runtime.run_batch([self.request(item) for item in todo], description="judging")
-        for item, result in zip(todo, results):
-            stats.cached += int(result.cached)
-            stats.latency_s += result.latency_s
-            verdicts = self.to_verdicts(item, result, round)
-            if not verdicts:
-                stats.failed_calls += 1
-                stats.errors.append(f"{item.task} {item.item_key}: {result.error or 'no verdict in the answer'}")
-            stats.verdicts += buffer.add(verdicts)
+        size = self.config.chunk_size
+        for start in range(0, len(todo), size):  # verdicts reach the buffer chunk by chunk
+            chunk = todo[start:start + size]
+            results = self.runtime.run_batch([self.request(item) for item in chunk],
+                                             description=f"judging {start + len(chunk)}/{len(todo)}")
+            for item, result in zip(chunk, results):
+                stats.cached += int(result.cached)
+                stats.latency_s += result.latency_s
+                verdicts = self.to_verdicts(item, result, round)
+                if not verdicts:
+                    stats.failed_calls += 1
+                    stats.errors.append(f"{item.task} {item.item_key}: {result.error or 'no verdict in the answer'}")
+                stats.verdicts += buffer.add(verdicts)
         return stats

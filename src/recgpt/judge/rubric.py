@@ -142,11 +142,13 @@ def load_rubric(task: str, version: str = "v1", root: Path = RUBRIC_DIR) -> Rubr
                   description=str(_require(raw, "description", path)).strip(), criteria=criteria)
 
 
-def rubric_for_prompt(rubric: Rubric, criteria: list[str] | None = None) -> list[dict[str, Any]]:
-    """Plain dicts for the judge prompt template (optionally only some criteria)."""
+def rubric_for_prompt(rubric: Rubric, criteria: list[str] | None = None,
+                      examples: bool = True) -> list[dict[str, Any]]:
+    """Plain dicts for the judge prompt template (optionally only some criteria, without the examples)."""
     chosen = [c for c in rubric.criteria if criteria is None or c.name in criteria]
     return [{"name": c.name, "question": c.question, "scale": c.scale,
              "labels": [{"name": lab.name, "meaning": lab.meaning} for lab in c.labels],
              "pass_labels": sorted(c.pass_labels),
-             "examples": [{"output": ex.output, "label": ex.label, "why": ex.why} for ex in c.examples]}
+             "examples": [{"output": ex.output, "label": ex.label, "why": ex.why} for ex in c.examples]
+             if examples else []}
             for c in chosen]
