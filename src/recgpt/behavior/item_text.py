@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 
+import polars as pl
 import pyarrow as pa
 from pydantic import Field
 
@@ -49,17 +50,81 @@ def clean_text(text: str) -> str:
     return _SPACES.sub(" ", _SEPARATORS.sub(" ", text or "")).strip()
 
 
-def _denoise(title: str) -> str:
-    title = _HTML.sub(" ", title)
-    title = _SIGNS.sub("", title)
-    title = _CODE_IN_BRACKETS.sub(" ", title)
-    title = _MARKETING.sub(" ", title)
-    title = _SHOUTED.sub(" ", title)
-    words, out = clean_text(title).split(" "), []
-    for word in words:
-        if not out or word.lower() != out[-1].lower():
-            out.append(word)
-    return " ".join(w for w in out if w.strip("-–/;:"))
+def _cap(text: str, max_chars: int) -> str:
+    if len(text) <= max_chars:
+        return text
+    text = text[:max_chars].rsplit(" ", 1)[0].rstrip("(;: ")
+    return text + (")" if text.count("(") > text.count(")") else "")
+
+
+def _clean(expr: pl.Expr) -> pl.Expr:
+    return expr.str.replace_all(_SEPARATORS.pattern, " ").str.replace_all(r"\s+", " ").str.strip_chars()
+
+
+def _attribute(name: str) -> pl.Expr:
+    entries = pl.col("attributes").list.eval(
+        pl.element().filter(pl.element().struct.field("key") == name).struct.field("value")
+    )
+    return _clean(entries.list.first().fill_null(""))
+
+
+def compress_frame(items: pl.DataFrame, config: ItemTextConfig | None = None) -> pl.Series:
+    """Vectorised item-level compression of a frame with ``title, category, brand, attributes`` columns.
+
+    Steps: strip HTML, trademark signs, bracketed part numbers and marketing words; collapse repeated
+    words; keep ``max_title_words`` words; prefix the brand if the title lacks it; append
+    ``(category; key: value; ...)``; cap at ``max_chars`` on a word boundary.
+    """
+    cfg = config or ItemTextConfig()
+    title = pl.col("title").fill_null("")
+    for pattern, repl in ((_HTML, " "), (_SIGNS, ""), (_CODE_IN_BRACKETS, " "), (_MARKETING, " "), (_SHOUTED, " ")):
+        flags = "(?i)" if pattern.flags & re.IGNORECASE else ""
+        title = title.str.replace_all(flags + pattern.pattern, repl)
+    word = pl.element()
+    words = _clean(title).str.split(" ").list.eval(
+        word.filter(word.str.to_lowercase().ne_missing(word.str.to_lowercase().shift(1)))
+    ).list.eval(word.filter(word.str.strip_chars("-–/;:") != ""))
+    name = words.list.head(cfg.max_title_words).list.join(" ")
+    if "attributes" not in items.columns or items["attributes"].dtype == pl.Null:
+        items = items.with_columns(pl.lit(None, pl.List(pl.Struct({"key": pl.String, "value": pl.String}))).alias("attributes"))
+    df = items.with_columns(name.alias("__name"))
+    df = df.with_columns(
+        pl.col("__name") + pl.lit(")").repeat_by(
+            (pl.col("__name").str.count_matches(r"\(", literal=False)
+             - pl.col("__name").str.count_matches(r"\)", literal=False)).clip(0)
+        ).list.join("")
+    )
+    brand = _clean(pl.col("brand").fill_null(""))
+    if cfg.include_brand:
+        has = pl.col("__name").str.to_lowercase().str.contains(brand.str.to_lowercase(), literal=True)
+        df = df.with_columns(
+            pl.when((brand != "") & ~has).then(pl.concat_str([brand, pl.lit(" "), pl.col("__name")]).str.strip_chars())
+            .otherwise(pl.col("__name")).alias("__name")
+        )
+    category = _clean(pl.col("category").fill_null(""))
+    if cfg.category_attribute:
+        from_attr = _attribute(cfg.category_attribute)
+        category = pl.when(from_attr != "").then(from_attr).otherwise(category)
+    category = pl.when(category.str.contains(r"^\d+$")).then(pl.lit("category ") + category).otherwise(category)
+    df = df.with_columns(category.alias("__cat"))
+    parts = []
+    if cfg.include_category:
+        shown = (pl.col("__cat") != "") & ~pl.col("__name").str.to_lowercase().str.contains(
+            pl.col("__cat").str.to_lowercase(), literal=True)
+        parts.append(pl.when(shown).then(pl.col("__cat")).otherwise(pl.lit("")))
+    for key in cfg.key_attributes:
+        value = _attribute(key)
+        parts.append(pl.when(value != "").then(pl.lit(f"{key}: ") + value).otherwise(pl.lit("")))
+    extras = pl.concat_list(parts).list.eval(word.filter(word != "")).list.join("; ") if parts else pl.lit("")
+    df = df.with_columns(extras.alias("__extras"))
+    text = pl.when(pl.col("__extras") != "").then(
+        pl.concat_str([pl.col("__name"), pl.lit(" ("), pl.col("__extras"), pl.lit(")")])
+    ).otherwise(pl.col("__name"))
+    out = df.select(text.alias("text"))["text"]
+    long = out.str.len_chars() > cfg.max_chars
+    if long.any():
+        out = out.scatter(long.arg_true(), [_cap(t, cfg.max_chars) for t in out.filter(long).to_list()])
+    return out.replace("", "item")
 
 
 def compress_item_text(
@@ -67,41 +132,34 @@ def compress_item_text(
     config: ItemTextConfig | None = None,
 ) -> str:
     """One item's compressed text, e.g. ``"Fellowes Gel Wrist Rest Graphite/Platinum (Wrist Rests)"``."""
-    cfg = config or ItemTextConfig()
-    attributes = attributes or {}
-    name = " ".join(_denoise(title).split(" ")[: cfg.max_title_words])
-    name += ")" * max(0, name.count("(") - name.count(")"))
-    if cfg.include_brand and brand and clean_text(brand).lower() not in name.lower():
-        name = f"{clean_text(brand)} {name}".strip()
-    extras = [f"{k}: {clean_text(attributes[k])}" for k in cfg.key_attributes if attributes.get(k)]
-    cat = attributes.get(cfg.category_attribute) if cfg.category_attribute else None
-    cat = clean_text(cat or category or "")
-    if cat.isdigit():
-        cat = f"category {cat}"
-    if cfg.include_category and cat and cat.lower() not in name.lower():
-        extras.insert(0, cat)
-    text = f"{name} ({'; '.join(extras)})" if extras else name
-    if len(text) > cfg.max_chars:
-        text = text[: cfg.max_chars].rsplit(" ", 1)[0].rstrip("(;: ")
-        text += ")" if text.count("(") > text.count(")") else ""
-    return text or "item"
+    attrs = [{"key": k, "value": v} for k, v in (attributes or {}).items()]
+    frame = pl.DataFrame(
+        {"title": [title], "category": [category], "brand": [brand], "attributes": [attrs]},
+        schema={"title": pl.String, "category": pl.String, "brand": pl.String,
+                "attributes": pl.List(pl.Struct({"key": pl.String, "value": pl.String}))},
+    )
+    return compress_frame(frame, config)[0]
+
+
+def _map_as_list(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """map<str, str> -> list<struct<key, value>> (what polars can evaluate)."""
+    chunks = []
+    for chunk in column.chunks:
+        if pa.types.is_map(chunk.type):
+            entries = pa.StructArray.from_arrays([chunk.keys, chunk.items], names=["key", "value"])
+            chunk = pa.ListArray.from_arrays(chunk.offsets, entries, mask=chunk.is_null())
+        chunks.append(chunk)
+    return pa.chunked_array(chunks, type=chunks[0].type) if chunks else column
 
 
 def item_texts(items: pa.Table, config: ItemTextConfig | None = None) -> dict[str, str]:
     """Item id -> compressed text, unique across the catalog (collisions get `` #<item id>``)."""
-    ids = items.column("item_id").to_pylist()
-    titles = items.column("title").to_pylist()
-    categories = items.column("category").to_pylist()
-    brands = items.column("brand").to_pylist()
-    attrs = items.column("attributes").to_pylist()
-    texts = [
-        compress_item_text(t, c, b, dict(a) if a else None, config)
-        for t, c, b, a in zip(titles, categories, brands, attrs)
-    ]
-    seen: dict[str, int] = {}
-    for text in texts:
-        seen[text] = seen.get(text, 0) + 1
-    out: dict[str, str] = {}
-    for item_id, text in zip(ids, texts):
-        out[item_id] = text if seen[text] == 1 else f"{text} #{clean_text(item_id)}"
-    return out
+    items = items.select(["item_id", "title", "category", "brand", "attributes"])
+    items = items.set_column(4, "attributes", _map_as_list(items.column("attributes")))
+    frame = pl.from_arrow(items)
+    frame = frame.with_columns(compress_frame(frame, config).alias("text"))
+    duplicated = frame["text"].is_duplicated()
+    frame = frame.with_columns(
+        pl.when(duplicated).then(pl.col("text") + " #" + _clean(pl.col("item_id"))).otherwise(pl.col("text"))
+    )
+    return dict(zip(frame["item_id"].to_list(), frame["text"].to_list()))
