@@ -1,0 +1,147 @@
+"""What the LLM stages know about a user: attributes, compressed behavior, behavior sequences, 'today'.
+
+``build_contexts(dataset, user_ids, fold, ...)`` -> ``{user_id: UserContext}``. Histories come from
+``dataset.history(fold)`` (so the test fold sees train + dev, never its own target), item texts from
+``recgpt.behavior.item_text.item_texts`` and the compressed behavior from ``recgpt.behavior.compression``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from recgpt.stages.text import to_date
+
+#: Behaviors shown as the "viewed" sequence (Appendix B's click sequence); the rest count as "bought".
+VIEW_BEHAVIORS = ("click", "detail_view", "favorite", "cart")
+DAY = 86400
+
+
+@dataclass
+class UserContext:
+    """One user's inputs to the stages. Sequences are item texts, most recent first."""
+
+    user_id: str
+    attributes: str
+    behavior: str
+    today: dt.date
+    clicks: list[str] = field(default_factory=list)
+    purchases: list[str] = field(default_factory=list)
+    searches: list[str] = field(default_factory=list)
+    recent: list[str] = field(default_factory=list)  # item texts and queries of the last ``recent_days``
+    history_texts: list[str] = field(default_factory=list)  # every distinct item text, category, query
+    history_item_ids: list[str] = field(default_factory=list)  # in time order, oldest first
+    history_categories: list[str] = field(default_factory=list)  # aligned with history_item_ids
+
+
+def attributes_text(row: dict) -> str:
+    """``"age 34, female, Hangzhou, member: gold"`` from a users-table row; "" when nothing is known."""
+    parts = []
+    if row.get("age") is not None:
+        parts.append(f"age {row['age']}")
+    for key in ("gender", "location"):
+        if row.get(key):
+            parts.append(str(row[key]))
+    parts.extend(f"{k}: {v}" for k, v in (row.get("attributes") or []))
+    return ", ".join(parts)
+
+
+def sample_users(dataset, n: int | None, seed: int, fold: str | None = None) -> list[str]:
+    """Users with history (and, for a fold, a holdout target in it), sorted; a seeded sample when ``n``."""
+    users = set(dataset.history(fold).column("user_id").to_pylist())
+    if fold is not None and dataset.holdout.num_rows:
+        targets = dataset.holdout.filter(pc.equal(dataset.holdout.column("fold"), fold))
+        users &= set(targets.column("user_id").to_pylist())
+    ordered = sorted(users)
+    if n is None or n >= len(ordered):
+        return ordered
+    picked = np.random.default_rng(seed).choice(len(ordered), size=n, replace=False)
+    return sorted(ordered[i] for i in picked)
+
+
+def compressed_behavior(dataset, fold: str | None, user_ids: list[str], compressed: pa.Table | None) -> dict:
+    """user_id -> compressed text: from ``compressed`` (the run folder's table) or computed now."""
+    if compressed is None:
+        from recgpt.behavior.compression import CompressionConfig, compress_users
+
+        compressed = compress_users(dataset, CompressionConfig(fold=fold or "all", tokenizer="approx"))
+    wanted = set(user_ids)
+    return {
+        u: t
+        for u, t in zip(compressed.column("user_id").to_pylist(), compressed.column("text").to_pylist())
+        if u in wanted
+    }
+
+
+def build_contexts(
+    dataset,
+    user_ids: list[str],
+    fold: str | None,
+    compressed: pa.Table | None = None,
+    recent_days: int = 30,
+    sequence_items: int = 15,
+    current_date: str | None = None,
+    history_lines: int = 30,
+) -> dict[str, UserContext]:
+    """Contexts for ``user_ids``. 'Today' is ``current_date`` or the day after the user's last event."""
+    from recgpt.behavior.item_text import item_texts
+
+    texts = item_texts(dataset.items)
+    category = dict(zip(dataset.items.column("item_id").to_pylist(), dataset.items.column("category").to_pylist()))
+    wanted = pa.array(user_ids, pa.string())
+    history = dataset.history(fold)
+    history = history.filter(pc.is_in(history.column("user_id"), value_set=wanted)).to_pylist()
+    searches = dataset.searches.filter(pc.is_in(dataset.searches.column("user_id"), value_set=wanted))
+    searches = searches.sort_by([("user_id", "ascending"), ("timestamp", "ascending")]).to_pylist()
+    users = dataset.users.filter(pc.is_in(dataset.users.column("user_id"), value_set=wanted)).to_pylist()
+    attrs = {row["user_id"]: attributes_text(row) for row in users}
+    behavior = compressed_behavior(dataset, fold, user_ids, compressed)
+    events_of: dict[str, list[dict]] = {u: [] for u in user_ids}
+    for row in history:
+        events_of[row["user_id"]].append(row)
+    queries_of: dict[str, list[dict]] = {u: [] for u in user_ids}
+    for row in searches:
+        queries_of[row["user_id"]].append(row)
+    contexts = {}
+    for user in user_ids:
+        events, queries = events_of[user], queries_of[user]
+        stamps = [e["timestamp"] for e in events] + [q["timestamp"] for q in queries]
+        last = max(stamps) if stamps else 0
+        today = to_date(current_date) if current_date else to_date(last + DAY)
+        cutoff = int(dt.datetime.combine(today, dt.time(), dt.timezone.utc).timestamp()) - recent_days * DAY
+        newest = list(reversed(events))
+        clicks = _distinct(texts[e["item_id"]] for e in newest if e["behavior"] in VIEW_BEHAVIORS)
+        purchases = _distinct(texts[e["item_id"]] for e in newest if e["behavior"] not in VIEW_BEHAVIORS)
+        query_texts = _distinct(q["query"] for q in reversed(queries))
+        recent = _distinct(
+            [texts[e["item_id"]] for e in newest if e["timestamp"] >= cutoff]
+            + [q["query"] for q in reversed(queries) if q["timestamp"] >= cutoff]
+        )
+        items = [e["item_id"] for e in events]
+        lines = (behavior.get(user) or "").splitlines()
+        contexts[user] = UserContext(
+            user_id=user,
+            attributes=attrs.get(user, ""),
+            behavior="\n".join(lines[-history_lines:]) if lines else "(no behavior)",
+            today=today,
+            clicks=clicks[:sequence_items],
+            purchases=purchases[:sequence_items],
+            searches=query_texts[:sequence_items],
+            recent=recent,
+            history_texts=_distinct([texts[i] for i in items] + [category[i] for i in items] + query_texts),
+            history_item_ids=items,
+            history_categories=[category[i] for i in items],
+        )
+    return contexts
+
+
+def _distinct(values) -> list[str]:
+    seen: dict[str, None] = {}
+    for v in values:
+        if v and v not in seen:
+            seen[v] = None
+    return list(seen)

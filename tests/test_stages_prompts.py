@@ -1,0 +1,59 @@
+"""Prompt templates of the three stages render with the runtime, and answers parse into their schemas."""
+
+import json
+
+import pytest
+from pydantic import ValidationError
+
+from recgpt.stages.context import build_contexts
+from recgpt.stages.config import InterestsConfig, TagsConfig
+from recgpt.stages.interests import interest_request
+from recgpt.stages.schemas import ExplanationAnswer, InterestsAnswer, TagsAnswer
+from recgpt.stages.tags import tag_requests
+from stages_fixtures import fake_runtime, tiny_dataset
+
+
+@pytest.fixture(scope="module")
+def contexts():
+    return build_contexts(tiny_dataset(), ["u1", "u2"], "test")
+
+
+def test_interests_prompt_has_behavior_pool_and_user_specific_example(contexts):
+    runtime, _ = fake_runtime(["{}"])
+    request = interest_request(contexts["u1"], ["pens", "notebooks"], InterestsConfig(ask_interests=5))
+    text = runtime.render(request.task, request.variables)
+    assert "Moleskine Classic Hard Cover Notebook" in text  # the compressed behavior
+    assert "- pens\n- notebooks" in text
+    assert "Write 5 interests" in text
+    example = json.loads(request.variables["example"])
+    assert example["interest"] == "pens" and "Uni-ball" in example["reason"]  # newest item (dev target), own data
+    assert request.variables["example"] in text
+
+
+def test_tags_prompt_asks_one_interest_with_season_and_recent_items(contexts):
+    runtime, _ = fake_runtime(["{}"])
+    requests = tag_requests(contexts["u1"], ["calligraphy", "journaling"], TagsConfig(tags_per_interest=4))
+    assert [r.variables["interest"] for r in requests] == ["calligraphy", "journaling"]
+    text = runtime.render("tags", requests[0].variables)
+    assert "Interest: calligraphy" in text and "Other interests: journaling" in text
+    assert "2024-01-14 (winter)" in text  # dev target (day 60) is the last visible event -> next day
+    assert "Write 4 tags" in text
+    assert "fountain pen ink" in text  # search sequence
+
+
+def test_explanation_prompt_has_item_only_variant():
+    runtime, _ = fake_runtime(["{}"])
+    common = {"item_title": "Gel pens", "item_category": "Pens", "tags": [], "date": "2024-01-01", "season": "winter"}
+    with_interest = runtime.render("explanations", {**common, "interest": "calligraphy"})
+    item_only = runtime.render("explanations", {**common, "interest": ""})
+    assert "User interest: calligraphy" in with_interest
+    assert "User interest" not in item_only and "product itself" in item_only
+
+
+def test_schemas_accept_the_example_shapes_and_reject_wrong_ones():
+    assert InterestsAnswer.model_validate_json(
+        '{"interests": [{"interest": "a", "stage": "listed", "reason": "b"}]}').interests[0].stage == "listed"
+    with pytest.raises(ValidationError):
+        InterestsAnswer.model_validate_json('{"interests": [{"interest": "a", "stage": "maybe", "reason": "b"}]}')
+    assert TagsAnswer.model_validate_json('{"tags": [{"tag": "a b", "reason": "c"}]}').tags[0].tag == "a b"
+    assert ExplanationAnswer.model_validate_json('{"explanation": "x"}').explanation == "x"
