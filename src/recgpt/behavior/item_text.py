@@ -141,15 +141,12 @@ def compress_item_text(
     return compress_frame(frame, config)[0]
 
 
+_ENTRIES = pa.list_(pa.struct([("key", pa.string()), ("value", pa.string())]))
+
+
 def _map_as_list(column: pa.ChunkedArray) -> pa.ChunkedArray:
     """map<str, str> -> list<struct<key, value>> (what polars can evaluate)."""
-    chunks = []
-    for chunk in column.chunks:
-        if pa.types.is_map(chunk.type):
-            entries = pa.StructArray.from_arrays([chunk.keys, chunk.items], names=["key", "value"])
-            chunk = pa.ListArray.from_arrays(chunk.offsets, entries, mask=chunk.is_null())
-        chunks.append(chunk)
-    return pa.chunked_array(chunks, type=chunks[0].type) if chunks else column
+    return column.cast(_ENTRIES) if pa.types.is_map(column.type) else column
 
 
 def item_texts(items: pa.Table, config: ItemTextConfig | None = None) -> dict[str, str]:
