@@ -49,7 +49,16 @@ class GGUFTokenCounter:
                 "or set tokenizer: approx"
             ) from exc
         self.name = f"gguf:{model_path}"
-        self._llama = llama_cpp.Llama(model_path=str(model_path), vocab_only=True, verbose=False)
+        from llama_cpp._utils import suppress_stdout_stderr
+
+        def load():
+            return llama_cpp.Llama(model_path=str(model_path), vocab_only=True, verbose=False)
+
+        try:
+            with suppress_stdout_stderr(disable=False):  # llama.cpp logs a context warning even for vocab_only
+                self._llama = load()
+        except (OSError, ValueError, AttributeError):  # no real file descriptors (e.g. captured streams)
+            self._llama = load()
 
     def count_many(self, texts: Sequence[str]) -> list[int]:
         tokenize = self._llama.tokenize
