@@ -8,8 +8,10 @@ verdict (``*_all.parquet``), so the report can count what the checks removed.
 from __future__ import annotations
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from recgpt.pipeline.artifacts import write_json
 from recgpt.pipeline.engine import StageContext
 from recgpt.pipeline.steps_core import dataset_of, run_of, sample_of
 
@@ -99,8 +101,92 @@ def stage_tags(ctx: StageContext) -> dict:
 
 
 def stage_tag_eval(ctx: StageContext) -> dict:
-    raise NotImplementedError("waiting for recgpt.stages tag evaluation")
+    """Category HR@K of the next interaction for the sampled users (report Table 5) beside no-LLM baselines:
+    ``eval/tag_eval.json`` with one series of HR values per method."""
+    from recgpt.stages.tag_eval import evaluate_tags
+
+    run, files = run_of(ctx)
+    cfg = ctx.config.tag_eval
+    report = evaluate_tags(pq.read_table(run.tags), dataset_of(ctx), sample_of(ctx), cfg.fold, list(cfg.ks))
+    names = {"llm_tags": "LLM tags through phi", "history": "own history categories (no LLM)",
+             "popularity": "popular categories (no LLM)"}
+    series = {label: [report.rows[key][f"HR@{k}"] for k in cfg.ks] for key, label in names.items() if key in report.rows}
+    mean_list = {label: report.rows[key]["mean_list"] for key, label in names.items() if key in report.rows}
+    note = ("Mean categories named per user: " + ", ".join(f"{k} {v:.1f}" for k, v in mean_list.items())
+            + f". {report.n_users_with_tags} of {report.n_users} users had tags that passed the checks.")
+    write_json(files.tag_eval, {"ks": list(cfg.ks), "users": report.n_users, "series": series, "note": note,
+                                "rows": report.rows})
+    return {"users": report.n_users, "users_with_tags": report.n_users_with_tags,
+            **{f"{key} HR@{cfg.ks[-1]}": round(report.rows[key][f"HR@{cfg.ks[-1]}"], 3) for key in names
+               if key in report.rows}}
+
+
+def _user_pairs(tags: pa.Table, recommended: dict[str, list[str]], dataset, config) -> list:
+    """Per sampled user, pairs of the user's interests with the user's own recommended items that share a
+    category with the interest's tags (report 2.4.2), plus an item-only pair for every recommended item."""
+    from recgpt.stages.explanations import Pair, pair_interests_with_items
+
+    popularity: dict[str, int] = {}
+    for item in dataset.events.column("item_id").to_pylist():
+        popularity[item] = popularity.get(item, 0) + 1
+    pairs: dict = {}
+    only = config.model_copy(update={"item_only_for_paired_items": False})
+    for user, items in recommended.items():
+        mine = tags.filter(pc.equal(tags.column("user_id"), user))
+        for pair in pair_interests_with_items(mine, dataset.items, popularity, only, candidates=items):
+            pairs.setdefault((pair.interest, pair.item_id), pair)
+    for items in recommended.values():
+        for item in items:
+            pairs.setdefault(("", item), Pair("", item))
+    return list(pairs.values())
 
 
 def stage_explanations(ctx: StageContext) -> dict:
-    raise NotImplementedError("waiting for recgpt.stages.explanations")
+    """Offline explanations for what the fused retriever shows the sampled users (top ``explain_top``):
+    ``stages/explanations.sqlite`` (the lookup table) and ``eval/explained.parquet`` (each shown item with
+    the explanation the online lookup returns for its user)."""
+    import datetime as dt
+
+    from recgpt.stages.explanations import ExplanationTable, produce_explanations
+    from recgpt.stages.interests import kept_interests
+
+    run, files = run_of(ctx)
+    cfg = ctx.config.explanations
+    dataset = dataset_of(ctx)
+    recs = pq.read_table(files.recommendations)
+    top = ctx.config.evaluation.explain_top
+    fused = [r for r in recs.filter(pc.equal(recs.column("method"), "fused")).to_pylist() if r["rank"] < top]
+    recommended: dict[str, list[str]] = {}
+    for r in sorted(fused, key=lambda r: (r["user_id"], r["rank"])):
+        recommended.setdefault(r["user_id"], []).append(r["item_id"])
+    tags = pq.read_table(run.tags)
+    pairs = _user_pairs(tags, recommended, dataset, cfg)
+    meta = pq.read_schema(run.compressed).metadata or {}
+    today = dt.date.fromisoformat(meta[b"reference_date"].decode()) if b"reference_date" in meta else dt.date.today()
+    outcome = produce_explanations(pairs, dataset.items, runtime_of(ctx), cfg, today)
+    if run.explanations.exists():
+        run.explanations.unlink()
+    table = ExplanationTable(run.explanations, cfg.match_similarity, vectors_of(ctx))
+    table.write(outcome.table)
+    interests = kept_interests(pq.read_table(run.interests))
+    items = {r["item_id"]: r for r in dataset.items.select(["item_id", "title", "category"]).to_pylist()}
+    rows = []
+    for r in sorted(fused, key=lambda r: (r["user_id"], r["rank"])):
+        found = table.lookup(interests.get(r["user_id"], []), r["item_id"])
+        item = items[r["item_id"]]
+        rows.append({"user_id": r["user_id"], "rank": r["rank"], "item_id": r["item_id"], "title": item["title"],
+                     "category": item["category"], "interest": found.interest if found else None,
+                     "explanation": found.explanation if found else "",
+                     "source": ("interest" if found.interest else "item") if found else "none"})
+    table.close()
+    pq.write_table(pa.Table.from_pylist(rows, schema=EXPLAINED_SCHEMA), files.explained)
+    summary = outcome_summary(outcome)
+    summary["shown_items"] = len(rows)
+    summary["shown_with_interest_explanation"] = sum(r["source"] == "interest" for r in rows)
+    summary["shown_without_explanation"] = sum(r["source"] == "none" for r in rows)
+    return summary
+
+
+EXPLAINED_SCHEMA = pa.schema([("user_id", pa.string()), ("rank", pa.int32()), ("item_id", pa.string()),
+                              ("title", pa.string()), ("category", pa.string()), ("interest", pa.string()),
+                              ("explanation", pa.string()), ("source", pa.string())])

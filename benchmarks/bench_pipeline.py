@@ -1,0 +1,74 @@
+"""Wall time and peak memory of the main job per stage, and the headline figures of its report.
+
+    .venv/bin/python benchmarks/bench_pipeline.py --config configs/amazon-office.yaml --sample-users 24 \
+        --run-dir runs/bench
+
+Runs ``recgpt run`` in a fresh run folder (unless ``--reuse``), then prints one line per stage (wall seconds,
+peak RSS of the process during the stage) and the report's headline table (fused against collaborative-only
+and the baselines at K = k_main), plus the time of a second, fully cached run (``--rerun``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+from recgpt.pipeline.config import load_config
+from recgpt.pipeline.runner import run_pipeline
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", default="configs/amazon-office.yaml")
+    parser.add_argument("--sample-users", type=int, default=None)
+    parser.add_argument("--backend", default=None)
+    parser.add_argument("--run-dir", default="runs/bench")
+    parser.add_argument("--reuse", action="store_true", help="keep the run folder (resume instead of fresh)")
+    parser.add_argument("--rerun", action="store_true", help="time a second run that should skip every stage")
+    args = parser.parse_args()
+    run_dir = Path(args.run_dir)
+    if run_dir.exists() and not args.reuse:
+        shutil.rmtree(run_dir)
+    config = load_config(args.config, {"evaluation.sample_users": args.sample_users, "llm.backend": args.backend})
+    start = time.perf_counter()
+    run_pipeline(config, run_dir)
+    total = time.perf_counter() - start
+    state = json.loads((run_dir / "stages.json").read_text())["stages"]
+    print(f"\nmain job: {args.config}, sample_users={config.evaluation.sample_users}, "
+          f"backend={config.llm.backend}, cpus={os.cpu_count()}")
+    print(f"{'stage':<14}{'wall s':>9}{'peak RSS MB':>13}")
+    for name, entry in state.items():
+        print(f"{name:<14}{entry['wall_s']:>9.1f}{entry['peak_rss_mb']:>13.0f}")
+    print(f"{'total':<14}{total:>9.1f}")
+    if args.rerun:
+        start = time.perf_counter()
+        outcomes = run_pipeline(config, run_dir)
+        print(f"rerun (nothing changed): {time.perf_counter() - start:.1f} s, "
+              f"{sum(o.status == 'skipped' for o in outcomes)}/{len(outcomes)} stages skipped")
+    metrics = json.loads((run_dir / "eval" / "metrics.json").read_text())
+    k = metrics["k_main"]
+    print(f"\nheadline figures, {metrics['sample']['users']} sampled test users, K={k}, "
+          f"beta tuned={metrics.get('beta_tuned')}")
+    print(f"{'method':<16}{'Recall':>9}{'NDCG':>9}{'categories':>12}{'long tail':>11}{'Gini':>8}")
+    for population in ("sample", "all_users"):
+        block = metrics.get(population)
+        if not block:
+            continue
+        if population == "all_users":
+            print(f"-- all {block['users']} test users, methods without LLM")
+        for name, v in block["methods"].items():
+            print(f"{name:<16}{v[f'recall@{k}']:>9.4f}{v[f'ndcg@{k}']:>9.4f}{v[f'categories@{k}']:>12.2f}"
+                  f"{v[f'long_tail@{k}']:>11.3f}{v[f'gini@{k}']:>8.3f}")
+    tag_eval = run_dir / "eval" / "tag_eval.json"
+    if tag_eval.exists():
+        t = json.loads(tag_eval.read_text())
+        for name, values in t["series"].items():
+            print(f"tag HR@{t['ks']} {name}: {[round(v, 3) for v in values]}")
+
+
+if __name__ == "__main__":
+    main()
