@@ -158,7 +158,8 @@ class TagTower(nn.Module):
             if init_weights is None:
                 raise ValueError("tag tower mode 'minilm_init' needs MiniLM token embeddings")
             emb_dim = init_weights.shape[1]
-        self.token_emb = nn.Embedding(vocab_size, emb_dim, padding_idx=0)
+        # sparse gradients: a step touches only the tokens of the batch (the table has 30,522 rows)
+        self.token_emb = nn.Embedding(vocab_size, emb_dim, padding_idx=0, sparse=True)
         if init_weights is not None:
             with torch.no_grad():
                 self.token_emb.weight.copy_(torch.as_tensor(init_weights))

@@ -105,6 +105,19 @@ def length_batches(lengths: np.ndarray, rows: np.ndarray, batch_size: int, rng) 
     return [batches[i] for i in rng.permutation(len(batches))]
 
 
+def make_optimizers(net: torch.nn.Module, config: TARConfig) -> list[torch.optim.Optimizer]:
+    """Adam for dense parameters, SparseAdam for sparse embedding tables (the tag tower's tokens)."""
+    sparse = [m.weight for m in net.modules() if isinstance(m, torch.nn.Embedding) and m.sparse]
+    sparse_ids = {id(p) for p in sparse}
+    dense = [p for p in net.parameters() if id(p) not in sparse_ids]
+    optimizers: list[torch.optim.Optimizer] = [
+        torch.optim.Adam(dense, lr=config.lr, weight_decay=config.weight_decay)
+    ]
+    if sparse:
+        optimizers.append(torch.optim.SparseAdam(sparse, lr=config.lr))
+    return optimizers
+
+
 def train_tar(
     net: torch.nn.Module,
     data: TrainingData,
@@ -121,7 +134,7 @@ def train_tar(
     rng = np.random.default_rng(config.seed)
     gen = torch.Generator().manual_seed(config.seed)
     torch.set_num_threads(config.threads)
-    optim = torch.optim.Adam(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    optimizers = make_optimizers(net, config)
     category = data.item_category.numpy()
     lengths = np.array([len(s) for s, _ in data.sequences])
     trainable = np.flatnonzero(lengths >= 2)
@@ -153,9 +166,11 @@ def train_tar(
                     h_tag, h_items, tag_items, same, negs, data.item_category, config.temperature
                 )
                 loss = l_col + config.sem_weight * (tar_loss(l_col, l_tag, l_cate, config.alpha) - l_col)
-                optim.zero_grad()
+                for optim in optimizers:
+                    optim.zero_grad()
                 loss.backward()
-                optim.step()
+                for optim in optimizers:
+                    optim.step()
                 samples += int(valid.sum())
                 sums += [l_col.item(), l_tag.item(), l_cate.item()]
             seconds = time.perf_counter() - start

@@ -1,0 +1,124 @@
+"""The user-item-tag retriever: losses fall, tags steer retrieval, fusion merge, index agreement, save/load."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from recgpt.retrieval.fusion import fuse, load_tag_table, round_robin, title_tags
+from recgpt.retrieval.index import IndexedRecommender, VectorIndex, make_index
+from recgpt.retrieval.synthetic import planted_dataset
+from recgpt.retrieval.tar import TARRecommender, short_tag
+from recgpt.retrieval.train import TARConfig
+
+SMALL = dict(
+    dim=16, emb_dim=8, hidden=32, max_len=10, epochs=40, batch_size=16, n_negatives=40, eval_every=0,
+    threads=1, dropout=0.0, lr=1e-2,
+)
+
+
+@pytest.fixture(scope="module")
+def dataset():
+    return planted_dataset()
+
+
+@pytest.fixture(scope="module")
+def model(dataset):
+    return TARRecommender(TARConfig(**SMALL)).fit(dataset, "test", log=lambda line: None)
+
+
+def test_all_three_losses_fall(model):
+    first, last = model.training_log[0], model.training_log[-1]
+    for loss in ("l_col", "l_tag", "l_cate"):
+        assert last[loss] < 0.7 * first[loss], f"{loss} did not fall: {first[loss]:.3f} -> {last[loss]:.3f}"
+
+
+def test_tags_steer_retrieval_at_beta_zero(model):
+    """A user of the crimson cluster asking for 'emerald lamp' gets emerald-cluster items (cluster 2)."""
+    recs = model.recommend(["u0_0"], k=5, tags={"u0_0": ["emerald lamp"]}, beta=0.0)
+    assert all(i.startswith("i2_") for i in recs.item_ids[0])
+    collaborative = model.recommend(["u0_0"], k=3, beta=1.0)
+    assert all(i.startswith("i0_") for i in collaborative.item_ids[0])
+
+
+def test_fusion_gives_each_tag_a_share(model):
+    recs = model.recommend(["u0_0"], k=6, tags={"u0_0": ["emerald lamp", "azure notebook"]}, beta=0.0)
+    clusters = [i.split("_")[0] for i in recs.item_ids[0]]
+    assert clusters.count("i2") == 3 and clusters.count("i1") == 3
+    assert clusters[:2] in (["i2", "i1"], ["i1", "i2"])  # round-robin alternates
+
+
+def test_title_tags_are_the_default_tags(model):
+    tags = model.user_tags(["u3_0", "nobody"], None)
+    assert len(tags[0]) == model.config.fusion_tags and all(t.startswith("amber lamp") for t in tags[0])
+    assert tags[1] == []
+    assert model.user_tags(["u3_0"], {"u3_0": ["red pen"]}) == [["red pen"]]
+
+
+def test_round_robin_merge_excludes_and_dedupes():
+    lists = np.array([[1, 2, 3, 4], [2, 5, 6, 7]])
+    scores = np.array([[0.9, 0.8, 0.7, 0.6], [0.95, 0.5, 0.4, 0.3]])
+    idx, val = round_robin(lists, scores, 5, exclude={3})
+    assert idx.tolist() == [1, 2, 4, 5, 6]
+    assert val.tolist() == pytest.approx([0.9, 0.95, 0.6, 0.5, 0.4])
+    idx, _ = round_robin(lists[:1], scores[:1], 6, exclude=set())
+    assert idx.tolist() == [1, 2, 3, 4, -1, -1]
+
+
+def test_fuse_is_a_convex_mix():
+    hu, ht = np.array([1.0, 0.0]), np.array([[0.0, 1.0], [1.0, 1.0]])
+    assert fuse(hu, ht, 0.25).tolist() == [[0.25, 0.75], [1.0, 0.75]]
+    assert fuse(hu, ht, 1.0).tolist() == [[1.0, 0.0]]
+    assert fuse(hu, np.zeros((0, 2)), 0.5).tolist() == [[1.0, 0.0]]
+
+
+def test_tag_table_from_the_stages_area(tmp_path):
+    path = tmp_path / "tags.parquet"
+    pq.write_table(pa.Table.from_pylist([
+        dict(user_id="u1", tag="warm wool scarf", interest="x", reason="r", category="c", passed_checks=True),
+        dict(user_id="u1", tag="bad tag", interest="x", reason="r", category="c", passed_checks=False),
+        dict(user_id="u2", tag="gel pen", interest="x", reason="r", category="c", passed_checks=True),
+    ]), path)
+    assert load_tag_table(path) == {"u1": ["warm wool scarf"], "u2": ["gel pen"]}
+    assert title_tags(np.array([0, 1, 0]), ["a", "b"], 5) == ["a", "b"]
+    assert short_tag("Texas Instruments TI-30X IIS Scientific Calculator") == "TI-30X IIS Scientific Calculator"
+
+
+@pytest.mark.parametrize("kind,options", [("hnsw", {"m": 8}), ("ivf", {"nlist": 4, "nprobe": 4})])
+def test_exact_and_approximate_indexes_agree(model, dataset, kind, options):
+    users = sorted({r["user_id"] for r in dataset.holdout.to_pylist()})
+    exact = model.recommend(users, k=10, beta=0.5)
+    approx = IndexedRecommender(model, kind, **options).recommend(users, k=10, beta=0.5)
+    assert (exact.item_ids == approx.item_ids).mean() >= 0.99
+    vectors = np.random.default_rng(0).normal(size=(500, 8)).astype(np.float32)
+    e_idx = make_index("exact").build(vectors).search(vectors[:20], 10)[1]
+    a_idx = make_index(kind, **options).build(vectors).search(vectors[:20], 10)[1]
+    assert np.mean([len(set(a) & set(e)) / 10 for a, e in zip(a_idx, e_idx)]) >= 0.9
+
+
+def test_save_and_load_give_the_same_recommendations(model, tmp_path):
+    users = ["u0_0", "u2_3", "nobody"]
+    tags = {"u2_3": ["violet pen"]}
+    before = model.recommend(users, k=8, tags=tags, beta=0.5)
+    model.save(tmp_path / "tar")
+    after = TARRecommender.load(tmp_path / "tar").recommend(users, k=8, tags=tags, beta=0.5)
+    assert (before.item_ids == after.item_ids).all()
+    np.testing.assert_allclose(before.scores, after.scores, rtol=1e-5)
+    wrapped = IndexedRecommender(model, "hnsw", m=8)
+    wrapped.save(tmp_path / "wrapped")
+    loaded = IndexedRecommender.load(tmp_path / "wrapped")
+    assert (loaded.recommend(users, 8, tags, beta=0.5).item_ids == before.item_ids).all()
+    assert isinstance(loaded.index, VectorIndex) and loaded.index.kind == "hnsw"
+
+
+@pytest.mark.parametrize("encoder", ["minilm_init", "minilm_feed"])
+def test_minilm_tag_encoders_train_and_reload(dataset, encoder, tmp_path):
+    config = TARConfig(**(SMALL | {"epochs": 8}), tag_encoder=encoder)
+    model = TARRecommender(config).fit(dataset, "test", log=lambda line: None)
+    assert model.training_log[-1]["l_tag"] < model.training_log[0]["l_tag"]
+    before = model.recommend(["u1_1"], k=5, tags={"u1_1": ["golden binder"]}, beta=0.0)
+    model.save(tmp_path)
+    after = TARRecommender.load(tmp_path).recommend(["u1_1"], k=5, tags={"u1_1": ["golden binder"]}, beta=0.0)
+    assert (before.item_ids == after.item_ids).all()
