@@ -61,7 +61,7 @@ def test_judge_prompt_renders_rubric_and_output(tmp_path):
     item = next(i for i in load_items(run) if i.task == "tags")
     prompt = runtime.render("judge", judge.request(item).variables)
     assert "Heavy-duty desktop stapler" in prompt and "Swingline stapler" in prompt
-    assert '"Smart coaster"' in prompt and "## specificity" in prompt and '"verdict": "yes|no"' in prompt
+    assert '"Smart coaster"' in prompt and "## specificity" in prompt and 'validity "yes"/"no"' in prompt
 
 
 def test_grade_parses_verdicts_skips_rule_failures_and_resumes(tmp_path):

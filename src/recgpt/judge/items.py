@@ -30,6 +30,18 @@ class JudgeItem:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+NOT_A_QUALITY_CHECK = {"over_cap"}
+"""Failed checks that only cap how many outputs a stage keeps; they say nothing about quality."""
+
+
+def _stage_checks(row: dict[str, Any], passed_column: str = "passed_checks") -> tuple[bool | None, str]:
+    """The stage's own post-check verdict recorded with the row: (passed, note), (None, "") if absent."""
+    passed, failed = row.get(passed_column), row.get("failed_check")
+    if passed is None or failed in NOT_A_QUALITY_CHECK:
+        return None, ""
+    return bool(passed), "stage post-checks passed" if passed else f"stage post-check failed: {failed or '?'}"
+
+
 def _clip(text: str, limit: int) -> str:
     text = str(text or "").strip()
     return text if len(text) <= limit else text[: limit - 3].rstrip() + "..."
@@ -54,12 +66,13 @@ def load_interest_items(run: RunFolder, max_context_chars: int = 1500) -> list[J
     items = []
     for r in _rows(run.interests):
         user = str(r["user_id"])
+        passed, note = _stage_checks(r)
         items.append(JudgeItem(
             task="interests", item_key=f"user {user} interest {r['interest_id']}",
             context={"User behavior": _clip(behavior.get(user, "(not available)"), max_context_chars)},
             output={"interest": str(r["interest"]), "stage": str(r.get("stage") or ""),
                     "reason": str(r.get("reason") or "")},
-            extra={"user_id": user}))
+            rule_passed=passed, rule_notes=note, extra={"user_id": user}))
     return items
 
 
@@ -67,20 +80,20 @@ def load_tag_items(run: RunFolder, max_context_chars: int = 1500) -> list[JudgeI
     behavior = _behavior_texts(run)
     interests: dict[str, list[str]] = {}
     for r in _rows(run.interests):
-        interests.setdefault(str(r["user_id"]), []).append(str(r["interest"]))
+        if r.get("passed_checks") is not False:
+            interests.setdefault(str(r["user_id"]), []).append(str(r["interest"]))
     items, seen = [], {}
     for r in _rows(run.tags):
         user = str(r["user_id"])
         n = seen[user] = seen.get(user, -1) + 1
-        passed = r.get("passed_checks")
+        passed, note = _stage_checks(r)
         items.append(JudgeItem(
             task="tags", item_key=f"user {user} tag {n}",
             context={"User behavior": _clip(behavior.get(user, "(not available)"), max_context_chars),
                      "User interests": _clip("; ".join(interests.get(user, [])) or "(none)", 400)},
             output={"tag": str(r["tag"]), "interest": str(r.get("interest") or ""),
                     "reason": str(r.get("reason") or "")},
-            rule_passed=None if passed is None else bool(passed),
-            rule_notes="" if passed is None else ("stage post-checks passed" if passed else "stage post-checks failed"),
+            rule_passed=passed, rule_notes=note,
             extra={"user_id": user, "category": str(r.get("category") or "")}))
     return items
 
@@ -111,9 +124,11 @@ def load_explanation_items(run: RunFolder, max_context_chars: int = 1500) -> lis
                    "Item category": str(info.get("category") or r.get("category") or "(unknown)")}
         if info.get("brand"):
             context["Item brand"] = str(info["brand"])
+        passed, note = _stage_checks(r, "passed")
         items.append(JudgeItem(
             task="explanations", item_key=f"interest {interest} item {item_id}", context=context,
-            output={"explanation": str(r["explanation"])}, extra={"item_id": item_id}))
+            output={"explanation": str(r["explanation"])}, rule_passed=passed, rule_notes=note,
+            extra={"item_id": item_id}))
     return items
 
 

@@ -74,6 +74,8 @@ def parse_verdicts(rubric: Rubric, answer: BaseModel | dict | str) -> dict[str, 
         entry = lowered.get(criterion.name)
         if isinstance(entry, dict):
             raw, reason = entry.get("verdict"), str(entry.get("reason") or "")
+            if reason.strip().startswith("<") and reason.strip().endswith(">"):
+                reason = ""  # a copied placeholder, not a reason
         else:
             raw, reason = entry, ""
         label = criterion.normalize(raw) if raw is not None else None

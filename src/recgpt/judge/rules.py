@@ -1,8 +1,9 @@
 """Cheap rule checks that run before the LLM judge and count as one more criterion, ``rule_checks``.
 
-The rules are the stages' own post-checks (not reimplemented here): a tag carries the stage's verdict in
-``tags.parquet``'s ``passed_checks`` column, which :mod:`recgpt.judge.items` copies into
-``JudgeItem.rule_passed``. Beyond that, an empty output fails. Items for which no rule applies get no
+The rules are the stages' own post-checks (``recgpt.stages.postchecks`` and
+``recgpt.stages.explanation_checks``, not reimplemented here): each stage records its verdict with every
+output (``passed_checks``/``failed_check`` in interests.parquet and tags.parquet, ``passed``/``failed_check``
+in the explanations table), which :mod:`recgpt.judge.items` copies into ``JudgeItem.rule_passed``. Beyond that, an empty output fails. Items for which no rule applies get no
 rule verdict (they are judged by the LLM alone).
 """
 
