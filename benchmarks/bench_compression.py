@@ -8,8 +8,9 @@ For each data set: tokens per user of
   naive-reliable  the same lines for the reliable events only (extraction without compression)
   compressed      reliable events + searches, hierarchically compressed, no budget
 and the share of users whose text fits 8k, 32k and 128k tokens. The real data sets are counted with
-SmolLM2's tokenizer; the generated lifelong log (synthetic, see lifelong.py) with the approximate counter,
-whose ratio to SmolLM2 on samples of both renderings is printed alongside.
+SmolLM2's tokenizer; the generated lifelong log (synthetic, see lifelong.py, millions of characters per
+user) with the approximate counter set to the characters per SmolLM2 token measured on a sample of both
+renderings of that log (printed).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
+import pyarrow.compute as pc
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from lifelong import lifelong_dataset  # noqa: E402
@@ -29,6 +31,7 @@ from recgpt.behavior.compression import CompressionConfig, compress_users, naive
 from recgpt.behavior.extraction import extract_reliable  # noqa: E402
 from recgpt.behavior.item_text import item_texts  # noqa: E402
 from recgpt.behavior.tokens import ApproxTokenCounter, make_token_counter  # noqa: E402
+from recgpt.data.dataset import Dataset  # noqa: E402
 
 BUDGETS = (8192, 32768, 131072)
 
@@ -55,7 +58,6 @@ def per_user(dataset, counter, fold: str) -> dict[str, np.ndarray]:
         "compressed": compressed["n_tokens"].to_numpy(),
         "seconds": np.array([seconds]),
         "events": np.array([history.num_rows]),
-        "sample": (naive_rel["text"].head(3).to_list(), compressed["text"].head(3).to_list()),
     }
 
 
@@ -73,18 +75,20 @@ def report(name: str, counts: dict, counter_name: str) -> None:
     print(f"\ncompression: {ratio:.2f}x fewer tokens than naive-reliable, {ratio_all:.2f}x fewer than naive-all")
 
 
-def calibrate(samples: tuple[list[str], list[str]]) -> None:
-    try:
-        exact = make_token_counter("smollm2")
-    except RuntimeError as exc:
-        print(f"(no SmolLM2 calibration: {exc})")
-        return
-    approx = ApproxTokenCounter()
-    for kind, texts in zip(("naive", "compressed"), samples):
-        texts = [t[:200_000] for t in texts]
-        a, e = sum(approx.count_many(texts)), sum(exact.count_many(texts))
-        print(f"calibration on {kind} samples: approx/SmolLM2 tokens = {a / max(e, 1):.3f} "
-              f"({sum(map(len, texts)) / max(e, 1):.2f} chars per SmolLM2 token)")
+def calibrate(dataset, users: int = 2) -> float:
+    """Characters per SmolLM2 token on both renderings of a few users (at most 200,000 characters each)."""
+    small = dataset.events.filter(pc.is_in(dataset.events.column("user_id"),
+                                           value_set=dataset.users.column("user_id").slice(0, users)))
+    ds = Dataset(dataset.name, dataset.items, dataset.users.slice(0, users), small)
+    cfg = CompressionConfig(token_budget=None, tokenizer="approx", fold="all")
+    compressed = compress_users(ds, cfg, counter=ApproxTokenCounter())["text"].to_pylist()
+    reliable, _ = extract_reliable(small, None, cfg.behaviors)
+    naive = naive_render(pl.from_arrow(reliable), item_texts(ds.items))["text"].to_list()
+    exact = make_token_counter("smollm2")
+    texts = [t[:200_000] for t in compressed + naive if t]
+    chars_per_token = sum(map(len, texts)) / sum(exact.count_many(texts))
+    print(f"calibration: {chars_per_token:.2f} characters per SmolLM2 token on {len(texts)} sample texts")
+    return chars_per_token
 
 
 def main() -> None:
@@ -104,10 +108,10 @@ def main() -> None:
     started = time.perf_counter()
     ds = lifelong_dataset(args.users, args.events_per_user, args.years)
     print(f"\n(generated {ds.events.num_rows:,} synthetic events in {time.perf_counter() - started:.1f} s)")
-    counts = per_user(ds, ApproxTokenCounter(), "all")
+    counter = ApproxTokenCounter(calibrate(ds))
+    counts = per_user(ds, counter, "all")
     report(f"Generated lifelong log, synthetic ({args.users} users x ~{args.events_per_user:,} events, "
-           f"{args.years} years)", counts, "approx:3.5")
-    calibrate(counts["sample"])
+           f"{args.years} years)", counts, counter.name)
 
 
 if __name__ == "__main__":
