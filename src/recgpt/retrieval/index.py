@@ -119,7 +119,8 @@ class IndexedRecommender:
     """A model plus a vector index over its item vectors, with the model's ``recommend`` interface.
 
     ``IndexedRecommender(model, "hnsw", m=32)``; ``fit`` fits the model then builds the index; ``save``/``load``
-    store both (model in ``folder/model``, index in ``folder/index``).
+    store both (the model's files in ``folder`` itself, so ``TARRecommender.load(folder)`` still works, and the
+    index in ``folder/index``).
     """
 
     def __init__(self, model, kind: str = "exact", **options):
@@ -141,7 +142,7 @@ class IndexedRecommender:
 
     def save(self, folder: str | Path) -> None:
         folder = Path(folder)
-        self.model.save(folder / "model")
+        self.model.save(folder)
         self.index.save(folder / "index")
 
     @classmethod
@@ -150,6 +151,6 @@ class IndexedRecommender:
 
         folder = Path(folder)
         obj = cls.__new__(cls)
-        obj.model = TARRecommender.load(folder / "model")
+        obj.model = TARRecommender.load(folder)
         obj.index = VectorIndex.load(folder / "index")
         return obj
