@@ -86,8 +86,10 @@ def matthew_plot(path: Path, rows: list[dict], methods: list[str], k: int, label
         color = _color(method, i)
         left.plot(deciles, exposure, marker="o", color=color, label=labels.get(method, method))
         right.plot(deciles, hit, marker="o", color=color, label=labels.get(method, method))
-    left.set_yscale("log")
-    left.set_title(f"Exposure: share of top-{k} slots (log scale)", fontsize=10)
+    left.axhline(0.1, color="#888", linestyle="--", linewidth=1, label="uniform exposure (0.1)")
+    left.set_ylim(bottom=0)
+    right.set_ylim(bottom=0)
+    left.set_title(f"Exposure: share of all top-{k} slots", fontsize=10)
     right.set_title(f"Hit rate@{k} of users whose held-out item is in the decile", fontsize=10)
     for ax in (left, right):
         ax.set_xlabel("item popularity decile (1 = most popular 10%)")
@@ -99,7 +101,7 @@ def matthew_plot(path: Path, rows: list[dict], methods: list[str], k: int, label
 
 def tag_hit_rate_plot(path: Path, ks: list[int], series: dict[str, list[float]]) -> Path:
     """Category HR@K of the predicted tags (through phi) beside the no-LLM baseline; one bar group per K."""
-    fig, ax = plt.subplots(figsize=(5.5, 3.6))
+    fig, ax = plt.subplots(figsize=(5.8, 4.6))
     names = list(series)
     width = 0.8 / max(len(names), 1)
     x = np.arange(len(ks))
@@ -110,11 +112,12 @@ def tag_hit_rate_plot(path: Path, ks: list[int], series: dict[str, list[float]])
             ax.annotate(f"{h:.2f}", (bar.get_x() + bar.get_width() / 2, h), ha="center", va="bottom", fontsize=8,
                         xytext=(0, 2), textcoords="offset points")
     ax.set_xticks(x, [f"HR@{k}" for k in ks])
-    ax.set_ylim(0, 1.1)
+    ax.set_ylim(0, 1.15)
     ax.set_title("Category hit rate of the next interaction", fontsize=10)
     ax.grid(axis="y", alpha=0.3)
-    ax.legend(fontsize=8)
-    return _save(fig, path)
+    fig.legend(*ax.get_legend_handles_labels(), loc="lower center", ncol=1, fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.05 + 0.055 * len(names), 1, 1))
+    return _save(fig, path, layout=False)
 
 
 def stage_time_plot(path: Path, stages: list[tuple[str, float]]) -> Path:

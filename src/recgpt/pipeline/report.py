@@ -51,16 +51,16 @@ def verdict_blocks(metrics: dict, k: int) -> list:
     m = metrics["sample"]["methods"]
     if "fused" not in m or "collaborative" not in m:
         return [Paragraph("The fused and collaborative-only lists are missing; no verdict.")]
-    fused, collab = m["fused"], m["collaborative"]
+    collab = m["collaborative"]
     n = metrics["sample"]["users"]
     noise = _ci_halfwidth(collab[f"recall@{k}"], n)
 
-    def line(name: str, key: str, higher_is_better: bool = True) -> str:
-        a, b = fused[key], collab[key]
+    def line(name: str, key: str, higher_is_better: bool = True, method: str = "fused") -> str:
+        a, b = m[method][key], collab[key]
         change = None if b == 0 else (a - b) / b
         better = (a > b) if higher_is_better else (a < b)
         word = "better" if better else ("equal" if a == b else "worse")
-        return f"**{name}**: fused {_fmt(a, 3)} vs collaborative-only {_fmt(b, 3)} ({_pct(change)}, {word})"
+        return f"**{name}**: {method} {_fmt(a, 3)} vs collaborative-only {_fmt(b, 3)} ({_pct(change)}, {word})"
 
     items = [
         line(f"Accuracy, Recall@{k}", f"recall@{k}"),
@@ -69,6 +69,13 @@ def verdict_blocks(metrics: dict, k: int) -> list:
         line(f"Long tail, share of top-{k} slots outside the 20% most popular items", f"long_tail@{k}"),
         line(f"Concentration, Gini of exposure over the catalog (lower is fairer)", f"gini@{k}", False),
     ]
+    beta = metrics.get("beta_tuned")
+    if beta is not None and beta >= 1.0:
+        items.append("The beta tuned on dev is 1: on this data the dev fold preferred the collaborative signal alone, "
+                     "so the fused lists equal the collaborative-only ones; the tags-only row shows what the tags "
+                     "retrieve by themselves.")
+    elif "tags-only" in m:
+        items.append(line(f"Tags alone (beta=0), Recall@{k}", f"recall@{k}", method="tags-only"))
     note = (
         f"Measured on the same {n} seeded test users for every method. With {n} users a single Recall@{k} "
         f"value carries a 95% interval of about ±{noise:.3f}, so accuracy differences smaller than that are noise."
