@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import importlib
 from abc import ABC, abstractmethod
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Union
 
 if TYPE_CHECKING:
@@ -36,7 +36,7 @@ class DecodingParams:
     seed: int | None = 0
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {"max_tokens": self.max_tokens, "temperature": self.temperature, "seed": self.seed}
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from recgpt.llm.base import Backend, BackendError, DecodingParams, TransientBackendError, as_messages
-from recgpt.llm.cache import AnswerCache
+from recgpt.llm.cache import AnswerCache, CachedAnswer
 from recgpt.llm.prompts import RenderedPrompt
 from recgpt.llm.records import LLMRequest, LLMResult
 from recgpt.llm.structured import StructuredOutputError, parse_answer, repair_note
@@ -42,16 +42,24 @@ class PreparedCall:
 
 
 class UsageLog:
-    """Appends one JSON line per call to ``path`` (flushed each line, safe across threads)."""
+    """Appends one JSON line per call to ``path``: one ``write`` per line on a file opened for appending,
+    flushed at once, so lines from several threads or processes never interleave and survive a kill."""
 
     def __init__(self, path: str | Path | None):
         self.path = Path(path) if path else None
         self._lock = threading.Lock()
+        self._file = None
         if self.path:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = self.path.open("a", encoding="utf-8")
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
 
     def write(self, result: LLMResult, backend: str, model: str) -> None:
-        if not self.path:
+        if self._file is None:
             return
         line = {
             "key": result.key, "task": result.task, "version": result.version, "backend": backend,
@@ -59,8 +67,9 @@ class UsageLog:
             "completion_tokens": result.completion_tokens, "latency_s": round(result.latency_s, 6),
             "attempts": result.attempts, "error": result.error, "time": round(time.time(), 3),
         }
-        with self._lock, self.path.open("a", encoding="utf-8") as out:
-            out.write(json.dumps(line, ensure_ascii=False) + "\n")
+        with self._lock:
+            self._file.write(json.dumps(line, ensure_ascii=False) + "\n")
+            self._file.flush()
 
 
 class BatchProgress:
@@ -101,15 +110,16 @@ class BatchRunner:
         self.cache = cache
         self.usage = usage
 
-    def result_from_cache(self, call: PreparedCall, text: str, pt: int, ct: int, latency: float) -> LLMResult | None:
+    def result_from_cache(self, call: PreparedCall, hit: CachedAnswer, latency: float) -> LLMResult | None:
         """A result for a cache hit, or None if the stored text no longer validates (then it is re-asked)."""
         value = None
         if call.request.schema is not None:
             try:
-                value = parse_answer(text, call.request.schema)
+                value = parse_answer(hit.text, call.request.schema)
             except StructuredOutputError:
                 return None
-        return self._result(call, True, value, text, None, True, pt, ct, latency, 0)
+        return self._result(call, True, value, hit.text, None, True, hit.prompt_tokens, hit.completion_tokens,
+                            latency, 0)
 
     async def execute(self, calls: list[PreparedCall], progress: BatchProgress) -> dict[str, LLMResult]:
         """Run every call (unique cache keys) and return {cache_key: result}; never raises for one call."""

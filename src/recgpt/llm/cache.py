@@ -98,6 +98,10 @@ class AnswerCache:
                 (key, text, prompt_tokens, completion_tokens, latency_s, time.time()),
             )
 
+    def keys(self) -> list[str]:
+        with self._lock:
+            return [row[0] for row in self._conn.execute("SELECT key FROM answers")]
+
     def __len__(self) -> int:
         with self._lock:
             return self._conn.execute("SELECT COUNT(*) FROM answers").fetchone()[0]

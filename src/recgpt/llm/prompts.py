@@ -51,6 +51,7 @@ class PromptLibrary:
             autoescape=False,
         )
         self._compiled: dict[Path, jinja2.Template] = {}
+        self._resolved: dict[tuple[str, int | None], tuple[str, Path]] = {}
 
     def versions(self, task: str) -> dict[int, Path]:
         """All versions of ``task``: {N: file}; earlier roots win when two define the same N."""
@@ -68,13 +69,20 @@ class PromptLibrary:
         return sorted({d.name for root in self.roots if root.is_dir() for d in root.iterdir() if d.is_dir()})
 
     def resolve(self, task: str, version: str | int | None = None) -> tuple[str, Path]:
+        """("v<N>", file) of ``task``'s requested or latest version; looked up once per library."""
+        wanted = normalize_version(version)
+        found = self._resolved.get((task, wanted))
+        if found is None:
+            found = self._resolved[(task, wanted)] = self._resolve(task, wanted)
+        return found
+
+    def _resolve(self, task: str, wanted: int | None) -> tuple[str, Path]:
         versions = self.versions(task)
         if not versions:
             raise TemplateError(
                 f"no template for task {task!r} (looked for {task}/v<N>.j2 under "
                 f"{', '.join(str(r) for r in self.roots)}; known tasks: {', '.join(self.tasks()) or 'none'})"
             )
-        wanted = normalize_version(version)
         number = max(versions) if wanted is None else wanted
         if number not in versions:
             raise TemplateError(f"task {task!r} has no version v{number} (has {sorted(versions)})")

@@ -26,7 +26,7 @@ from recgpt.llm.cache import AnswerCache, cache_key
 from recgpt.llm.fake import FakeBackend
 from recgpt.llm.prompts import PromptLibrary
 from recgpt.llm.records import LLMRequest, LLMResult
-from recgpt.llm.structured import json_schema_for, schema_fingerprint
+from recgpt.llm.structured import json_schema_for, model_fingerprint
 
 __all__ = ["LLMConfig", "LLMRequest", "LLMResult", "LLMRuntime", "FakeBackend"]
 
@@ -122,27 +122,33 @@ class LLMRuntime:
         lookup_s = (time.perf_counter() - start) / max(1, len(requests))
         for i, call in prepared.items():
             hit = hits.get(call.cache_key)
-            result = runner.result_from_cache(call, hit.text, hit.prompt_tokens, hit.completion_tokens, lookup_s) if hit else None
+            result = runner.result_from_cache(call, hit, lookup_s) if hit else None
             if result is not None:
                 results[i] = result
                 self.usage.write(result, backend.name, backend.model_id)
             else:
                 to_run.setdefault(call.cache_key, call)
-        show = self.config.progress if progress is None else progress
-        with BatchProgress(len(requests), description, show and len(to_run) > 0) as bar:
+        if to_run:
+            show = self.config.progress if progress is None else progress
+            self._execute(runner, to_run, prepared, results, description, show)
+        return results  # type: ignore[return-value]
+
+    def _execute(self, runner: BatchRunner, to_run: dict[str, PreparedCall], prepared: dict[int, PreparedCall],
+                 results: list[LLMResult | None], description: str, show: bool) -> None:
+        """Run the calls not answered from the cache and fill their slots in ``results``."""
+        with BatchProgress(len(results), description, show) as bar:
             for result in results:
                 if result is not None:
                     bar.advance(result)
-            fresh = _run_async(runner.execute(list(to_run.values()), bar)) if to_run else {}
+            fresh = _run_async(runner.execute(list(to_run.values()), bar))
             for i, call in prepared.items():
                 if results[i] is None:
                     done = fresh[call.cache_key]
                     if to_run[call.cache_key] is not call:  # a duplicate prompt in this batch: share the answer
                         done = dataclasses.replace(done, key=call.request.key, cached=done.ok, attempts=0)
-                        self.usage.write(done, backend.name, backend.model_id)
+                        self.usage.write(done, runner.backend.name, runner.backend.model_id)
                         bar.advance(done)
                     results[i] = done
-        return results  # type: ignore[return-value]
 
     def _prepare(self, request: LLMRequest) -> PreparedCall:
         rendered = self.prompts.render(request.task, request.variables, request.version)
@@ -150,7 +156,8 @@ class LLMRuntime:
         params = DecodingParams(request.max_tokens, self.config.temperature, self.config.seed)
         key = cache_key(
             backend=self.backend.name, model=self.backend.model_id, task=rendered.task, version=rendered.version, prompt=rendered.text,
-            params=params.as_dict(), schema=schema_fingerprint(schema), system_prompt=self.config.system_prompt,
+            params=params.as_dict(), schema=model_fingerprint(request.schema) if request.schema else "none",
+            system_prompt=self.config.system_prompt,
         )
         return PreparedCall(request, rendered, schema, params, key)
 
@@ -159,6 +166,7 @@ class LLMRuntime:
             self._backend.close()
         if self.cache is not None:
             self.cache.close()
+        self.usage.close()
 
     def __enter__(self) -> "LLMRuntime":
         return self

@@ -29,6 +29,12 @@ def json_schema_for(model: type[BaseModel]) -> dict[str, Any]:
     return model.model_json_schema()
 
 
+@lru_cache(maxsize=256)
+def model_fingerprint(model: type[BaseModel]) -> str:
+    """:func:`schema_fingerprint` of ``model``'s schema, cached per class."""
+    return schema_fingerprint(json_schema_for(model))
+
+
 def schema_fingerprint(schema: dict[str, Any] | None) -> str:
     """Stable short hash of a schema, for cache keys and grammar caches."""
     if schema is None:
@@ -89,6 +95,10 @@ def _escape_control_chars_in_strings(text: str) -> str:
 def loads_lenient(text: str) -> Any:
     """Parse the JSON value in ``text`` tolerating fences, surrounding prose, raw control characters in
     strings and trailing commas."""
+    try:
+        return json.loads(text)  # the common case: the answer is exactly one JSON value
+    except json.JSONDecodeError:
+        pass
     candidate = extract_json_text(text)
     try:
         return json.loads(candidate)
