@@ -6,7 +6,7 @@ years, with the repeat structure of real shopping logs:
 * sessions: events come in sessions on a few hundred days; within a session the user views the same
   few items several times (detail views and clicks on one item are rarely single);
 * a personal core: ~60% of events go to a few hundred items the user keeps returning to (Zipf), the rest
-  explore the user's ~15 favourite categories;
+  explore ~2,250 items of the user's 15 favourite categories;
 * consumables: some core items are re-purchased every few weeks for years;
 * behavior mix: click 55%, detail_view 25%, cart 8%, purchase 6%, favorite 5%, review 1%.
 
@@ -53,7 +53,7 @@ def user_events(u: int, n: int, years: int, item_category: np.ndarray, by_catego
                 rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(item ids, behavior indices, timestamps) of one user's lifelong log."""
     cats = rng.choice(len(by_category), 15, replace=False)
-    pool = np.concatenate([rng.choice(by_category[c], min(len(by_category[c]), 40), replace=False) for c in cats])
+    pool = np.concatenate([rng.choice(by_category[c], min(len(by_category[c]), 150), replace=False) for c in cats])
     core = rng.choice(pool, min(300, len(pool)), replace=False)
     n_sessions = max(1, n // 25)
     session_day = np.sort(rng.integers(0, years * 365, n_sessions))

@@ -32,7 +32,7 @@ class TokenCounter(Protocol):
 class ApproxTokenCounter:
     def __init__(self, chars_per_token: float = 3.0):
         self.chars_per_token = chars_per_token
-        self.name = f"approx:{chars_per_token}"
+        self.name = f"approx:{chars_per_token:.2f}"
 
     def count_many(self, texts: Sequence[str]) -> list[int]:
         return [math.ceil(len(t) / self.chars_per_token) for t in texts]
