@@ -7,7 +7,7 @@ prompt is identical, so llama.cpp's prefix cache makes it the same for every var
   reused     the backend's per-schema grammar cache (LlamaCppBackend.grammar_for)
 Fixed cost = median(variant) - median(plain). Then one full schema-constrained answer per variant.
 
-    PYTHONPATH=src .venv/bin/python benchmarks/bench_llm_grammar.py --threads 2 --repeats 5
+    PYTHONPATH=src .venv/bin/python benchmarks/bench_llm_grammar.py --threads 1 --repeats 5
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ def timed(fn, repeats: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--answer-tokens", type=int, default=64)
     args = parser.parse_args()

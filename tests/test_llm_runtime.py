@@ -77,3 +77,23 @@ def test_several_processes_share_one_cache(tmp_path):
     cache = AnswerCache(path)
     assert len(cache) == 900 and cache.get("b-299").completion_tokens == 20
     assert len(cache.get_many([f"a-{i}" for i in range(700)])) == 300
+
+
+def test_cli_renders_a_template_and_prints_answer_tokens_and_latency(tmp_path):
+    from typer.testing import CliRunner
+
+    from recgpt.cli.main import app
+
+    config = tmp_path / "llm.yaml"
+    config.write_text('llm:\n  backend: fake\n  fake_answers: [\'{"color": "red"}\', "plain words"]\n')
+    vars_file = tmp_path / "vars.json"
+    vars_file.write_text('{"item": "tomato"}')
+    runner = CliRunner()
+    out = runner.invoke(app, ["llm", "--config", str(config), "--task", "smoke", "--vars", str(vars_file),
+                              "--schema", "recgpt.llm.smoke:Color"])
+    assert out.exit_code == 0, out.output
+    assert '{"color": "red"}' in out.output and "[fake smoke v1] ok" in out.output and "answer 2 tokens" in out.output
+    bad = runner.invoke(app, ["llm", "--config", str(config), "--task", "smoke", "--vars", "{}"])
+    assert bad.exit_code == 1 and "'item' is undefined" in bad.output
+    neither = runner.invoke(app, ["llm", "--config", str(config)])
+    assert neither.exit_code != 0 and "exactly one of --task or --prompt" in neither.output

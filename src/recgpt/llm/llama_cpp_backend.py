@@ -56,7 +56,9 @@ class LlamaCppBackend(Backend):
         if not self.model_path.exists():
             raise BackendError(f"{self.model_path}: GGUF model file not found")
         self.n_ctx = n_ctx
-        self.threads = threads or os.cpu_count() or 1
+        # Half the cores, at most 4: llama.cpp threads spin while waiting, so more threads than free cores
+        # (a shared machine) makes decoding much slower, not faster.
+        self.threads = threads or max(1, min(4, (os.cpu_count() or 2) // 2))
         self.seed = seed
         self._llm = None
         self._load_lock = threading.Lock()

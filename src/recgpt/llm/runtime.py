@@ -39,7 +39,7 @@ class LLMConfig(StrictConfig):
     base_url: str | None = Field(None, description="openai: server URL, e.g. http://localhost:8000/v1")
     api_key: str | None = Field(None, description="openai: the key itself (prefer api_key_env)")
     api_key_env: str = Field("OPENAI_API_KEY", description="openai: environment variable holding the key")
-    threads: int | None = Field(None, ge=1, description="llama-cpp: CPU threads (default: all cores)")
+    threads: int | None = Field(None, ge=1, description="llama-cpp: CPU threads (default: half the cores, at most 4)")
     n_ctx: int = Field(4096, ge=256, description="llama-cpp: context window in tokens")
     max_in_flight: int = Field(4, ge=1, description="openai: concurrent requests in a batch")
     timeout_s: float = Field(120.0, gt=0, description="openai: per-request timeout")
