@@ -78,7 +78,7 @@ def test_grade_parses_verdicts_skips_rule_failures_and_resumes(tmp_path):
     assert fake.calls >= 5
     assert judge.name == "fake:scripted"
     llm = buffer.verdicts(source="llm")
-    assert {(v.task, v.criterion, v.label) for v in llm if v.item_key == "user 8 interest 0"} == {
+    assert {(v.task, v.criterion, v.label) for v in llm if v.item_key.startswith("user 8 interest 0 #")} == {
         ("interests", "willingness", "yes"), ("interests", "reasonableness", "strong")}
     assert len(buffer.verdicts(source="rule", task="tags")) == 3
     rates = {r.criterion: r for r in pass_rates(buffer, judge.name, "tags")}

@@ -3,11 +3,15 @@
 A :class:`JudgeItem` is one interest (``interests.parquet`` row), one tag (``tags.parquet`` row) or one
 explanation (a row of the explanations SQLite table), with ``context`` (label -> text shown to the judge
 and to people: the user's compressed behavior, the interests, the item's title/category/brand) and
-``output`` (field -> text being judged). ``item_key`` is stable across reruns, so verdicts can be joined.
+``output`` (field -> text being judged). ``item_key`` names the output and ends with a short hash of its
+text ("user 7 tag 3 #1a2b3c4d"), so it is stable across reruns and two runs sharing one buffer never mix
+up different outputs that sit in the same place.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import random
 import sqlite3
 from dataclasses import dataclass, field
@@ -28,6 +32,11 @@ class JudgeItem:
     rule_passed: bool | None = None  # the stage's post-checks, where the stage recorded them
     rule_notes: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if "#" not in self.item_key:
+            digest = hashlib.sha1(json.dumps(self.output, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+            self.item_key = f"{self.item_key} #{digest[:8]}"
 
 
 NOT_A_QUALITY_CHECK = {"over_cap"}
