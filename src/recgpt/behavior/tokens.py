@@ -13,6 +13,7 @@ Spec strings (``CompressionConfig.tokenizer``):
 
 from __future__ import annotations
 
+import atexit
 import importlib.util
 import math
 from collections.abc import Sequence
@@ -60,6 +61,7 @@ class GGUFTokenCounter:
                 self._llama = load()
         except (OSError, ValueError, AttributeError):  # no real file descriptors (e.g. captured streams)
             self._llama = load()
+        atexit.register(self._llama.close)  # before interpreter teardown, when llama.cpp can still free it
 
     def count_many(self, texts: Sequence[str]) -> list[int]:
         tokenize = self._llama.tokenize
