@@ -106,6 +106,7 @@ class ExplanationsConfig(StageRunConfig):
     max_tokens: int = Field(64, ge=16)
     items_per_interest: int = Field(3, ge=1, description="items paired with each interest (popular first)")
     categories_per_interest: int = Field(2, ge=1, description="most frequent phi categories of its tags")
+    current_date: str | None = Field(None, description="ISO date for the prompt; None = the data's last day + 1")
     item_only_for_paired_items: bool = Field(
         True, description="also write an item-only explanation for every paired item (lookup fallback)"
     )

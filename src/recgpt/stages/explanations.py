@@ -189,6 +189,18 @@ class ExplanationTable:
         item_only = [text for k, _, text in stored if not k]
         return Explanation(item_only[0], "", 0.0) if item_only else None
 
+    def for_interests(self, interests: list[str]) -> list[tuple[str, str, str, bool, str | None]]:
+        """(interest, item_id, explanation, passed, failed_check) of every row for these interests."""
+        keys = sorted({normalise(i) for i in interests})
+        if not keys:
+            return []
+        marks = ",".join("?" * len(keys))
+        rows = self.db.execute(
+            f"SELECT interest, item_id, explanation, passed, failed_check FROM explanations "
+            f"WHERE interest_key IN ({marks}) ORDER BY interest_key, item_id", keys
+        ).fetchall()
+        return [(i, item, text, bool(passed), failed) for i, item, text, passed, failed in rows]
+
     def count(self) -> dict[str, int]:
         total, passed = self.db.execute("SELECT COUNT(*), COALESCE(SUM(passed), 0) FROM explanations").fetchone()
         return {"rows": total, "passed": passed}

@@ -1,0 +1,151 @@
+"""The stages over a run folder (``recgpt interests|tags|explain|train-phi|chain``).
+
+Reads ``RUN/data`` (canonical tables) and, when present, ``RUN/behavior/compressed.parquet``; writes
+``RUN/stages/interests.parquet`` (kept rows; ``interests_all.parquet`` every row with its verdict),
+``RUN/stages/tags.parquet`` (every tag with ``passed_checks``), ``RUN/stages/explanations.sqlite`` and
+``RUN/stages/<stage>_summary.json`` (counts, tokens, pass rate). LLM calls go through the runtime's cache
+in ``RUN/llm/cache.sqlite``, so an interrupted stage resumes with only the missing calls. Running a stage
+on a sample replaces that sample's rows and keeps the other users' rows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from recgpt.runfolder import RunFolder
+from recgpt.stages.config import ExplanationsConfig, InterestsConfig, PhiConfig, TagsConfig
+from recgpt.stages.context import build_contexts, sample_users
+from recgpt.stages.outcome import StageOutcome
+from recgpt.stages.postchecks import EmbeddingCache
+
+
+def load_run_dataset(run: RunFolder):
+    from recgpt.data.store import load_dataset
+
+    if not (run.data / "items.parquet").exists():
+        raise FileNotFoundError(f"{run.data}: no canonical tables here (run `recgpt data` or `recgpt run` first)")
+    return load_dataset(run.data)
+
+
+def compressed_table(run: RunFolder) -> pa.Table | None:
+    return pq.read_table(run.compressed) if run.compressed.exists() else None
+
+
+def popularity(dataset, fold: str | None) -> dict[str, int]:
+    return dict(Counter(dataset.history(fold).column("item_id").to_pylist()))
+
+
+def merge_by_user(path: Path, table: pa.Table, users: list[str]) -> pa.Table:
+    """``table`` plus the rows of the existing file at ``path`` whose user is not in ``users``."""
+    if path.exists():
+        old = pq.read_table(path)
+        if old.schema.names == table.schema.names:
+            keep = old.filter(pc.invert(pc.is_in(old.column("user_id"), value_set=pa.array(users, pa.string()))))
+            table = pa.concat_tables([keep.cast(table.schema), table])
+    return table
+
+
+def ensure_phi(run: RunFolder, dataset, config: PhiConfig | None = None, retrain: bool = False):
+    """phi from ``RUN/phi``, trained on the catalog's titles and saved there when missing (or ``retrain``)."""
+    from recgpt.stages.phi import TagToCategory
+
+    if not retrain and (run.phi / "phi.json").exists():
+        return TagToCategory.load(run.phi)
+    items = dataset.items
+    phi = TagToCategory(config or PhiConfig()).fit(
+        items.column("title").to_pylist(), items.column("category").to_pylist(), items.column("brand").to_pylist()
+    )
+    phi.save(run.phi)
+    return phi
+
+
+def run_interests(run: RunFolder, dataset, runtime, config: InterestsConfig,
+                  vectors: EmbeddingCache | None = None) -> StageOutcome:
+    from recgpt.stages.interest_pool import InterestPool
+    from recgpt.stages.interests import PUBLIC_COLUMNS, mine_interests
+
+    vectors = vectors or EmbeddingCache()
+    users = sample_users(dataset, config.sample_users, config.seed, config.fold)
+    contexts = build_contexts(dataset, users, config.fold, compressed_table(run), history_lines=config.history_lines)
+    pool = InterestPool.from_catalog(dataset.items.column("category").to_pylist(), vectors)
+    if config.mined_pool is not None:
+        pool.add_mined(config.mined_pool)
+    outcome = mine_interests(contexts, runtime, pool, config, vectors)
+    run.interests.parent.mkdir(parents=True, exist_ok=True)
+    every = merge_by_user(run.interests.with_name("interests_all.parquet"), outcome.table, users)
+    pq.write_table(every, run.interests.with_name("interests_all.parquet"))
+    pq.write_table(every.filter(every.column("passed_checks")).select(PUBLIC_COLUMNS), run.interests)
+    outcome.write_summary(run.interests.with_name("interests_summary.json"))
+    return outcome
+
+
+def run_tags(run: RunFolder, dataset, runtime, config: TagsConfig, phi=None,
+             vectors: EmbeddingCache | None = None) -> StageOutcome:
+    from recgpt.stages.interests import kept_interests
+    from recgpt.stages.tags import CatalogHints, predict_tags
+
+    if not run.interests.exists():
+        raise FileNotFoundError(f"{run.interests}: no interests yet (run `recgpt interests --run {run.root}`)")
+    interests = kept_interests(pq.read_table(run.interests))
+    users = [u for u in sample_users(dataset, config.sample_users, config.seed, config.fold) if u in interests]
+    contexts = build_contexts(dataset, users, config.fold, compressed_table(run), recent_days=config.recent_days,
+                              sequence_items=config.sequence_items, current_date=config.current_date)
+    phi = phi or ensure_phi(run, dataset)
+    hints = CatalogHints(dataset.items, popularity(dataset, config.fold), phi)
+    brands = sorted({b for b in dataset.items.column("brand").to_pylist() if b})
+    outcome = predict_tags(contexts, interests, runtime, config, phi, brands, vectors, hints=hints)
+    pq.write_table(merge_by_user(run.tags, outcome.table, users), run.tags)
+    outcome.write_summary(run.tags.with_name("tags_summary.json"))
+    return outcome
+
+
+def run_explanations(run: RunFolder, dataset, runtime, config: ExplanationsConfig,
+                     candidates: list[str] | None = None, vectors: EmbeddingCache | None = None) -> StageOutcome:
+    """Offline production for the sampled users' interests (tags -> phi categories -> popular items of
+    those categories among ``candidates``, default the whole catalog), written to the lookup table."""
+    from recgpt.stages.explanations import ExplanationTable, pair_interests_with_items, produce_explanations
+
+    if not run.tags.exists():
+        raise FileNotFoundError(f"{run.tags}: no tags yet (run `recgpt tags --run {run.root}`)")
+    users = sample_users(dataset, config.sample_users, config.seed, config.fold)
+    tags = pq.read_table(run.tags)
+    tags = tags.filter(pc.is_in(tags.column("user_id"), value_set=pa.array(users, pa.string())))
+    pairs = pair_interests_with_items(tags, dataset.items, popularity(dataset, config.fold), config, candidates)
+    outcome = produce_explanations(pairs, dataset.items, runtime, config, reference_date(run, dataset, config),
+                                   personal_terms(dataset, users))
+    table = ExplanationTable(run.explanations, config.match_similarity, vectors)
+    table.write(outcome.table)
+    table.close()
+    outcome.write_summary(run.explanations.with_name("explanations_summary.json"))
+    return outcome
+
+
+def reference_date(run: RunFolder, dataset, config) -> dt.date:
+    """'Today' for explanations: the configured date, the compression's reference date, or the day after
+    the latest visible event."""
+    if config.current_date:
+        return dt.date.fromisoformat(config.current_date)
+    if run.compressed.exists():
+        meta = pq.read_schema(run.compressed).metadata or {}
+        if b"reference_date" in meta:
+            return dt.date.fromisoformat(meta[b"reference_date"].decode())
+    stamps = dataset.history(config.fold).column("timestamp")
+    latest = pc.max(stamps).as_py() if len(stamps) else 0
+    return dt.datetime.fromtimestamp(latest, tz=dt.timezone.utc).date() + dt.timedelta(days=1)
+
+
+def personal_terms(dataset, users: list[str]) -> list[str]:
+    """Locations and free attribute values of ``users``: an explanation must not repeat them."""
+    table = dataset.users.filter(pc.is_in(dataset.users.column("user_id"), value_set=pa.array(users, pa.string())))
+    terms = set()
+    for row in table.to_pylist():
+        if row.get("location"):
+            terms.add(row["location"])
+        terms.update(v for _, v in (row.get("attributes") or []) if v and not str(v).isdigit())
+    return sorted(terms)
