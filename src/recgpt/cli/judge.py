@@ -47,15 +47,15 @@ def _config(config: Optional[Path], overrides: dict):
 
 
 def _buffer(run: Path, cfg):
-    from recgpt.judge.buffer import JudgeBuffer
-    from recgpt.runfolder import RunFolder
+    from recgpt.judge.grade import open_buffer
 
-    return JudgeBuffer(Path(cfg.buffer) if cfg.buffer else RunFolder(run).judge / "buffer.sqlite")
+    return open_buffer(run, cfg)
 
 
 def _current_round(buffer, cfg) -> int:
-    rounds = buffer.rounds("human")
-    return cfg.round or (rounds[-1] if rounds else 1)
+    from recgpt.judge.grade import current_round
+
+    return current_round(buffer, cfg)
 
 
 @judge_app.callback(invoke_without_command=True)
@@ -77,35 +77,24 @@ def grade(
     if run is None:
         typer.echo(ctx.get_help())
         raise typer.Exit(2)
-    from recgpt.judge.items import load_items
-    from recgpt.judge.llm_judge import LLMJudge
-    from recgpt.judge.report import pass_rates, write_pass_rates
-    from recgpt.llm.runtime import LLMRuntime
+    from recgpt.judge.grade import grade_run
     from recgpt.runfolder import RunFolder
 
     cfg = _config(config, {"llm.backend": backend, "llm.model": model, "llm.base_url": base_url,
                            "llm.threads": threads, "sample_per_task": sample, "tasks": task or None,
                            "max_tokens": max_tokens})
-    folder = RunFolder(run)
-    items = load_items(folder, cfg.tasks, cfg.sample_per_task, cfg.seed, cfg.max_context_chars)
-    if not items:
-        raise typer.BadParameter(f"{run}: no stage outputs found (looked for {folder.interests}, {folder.tags}, "
-                                 f"{folder.explanations})")
-    buffer = _buffer(run, cfg)
-    with LLMRuntime(cfg.llm, cache_path=folder.llm_cache, usage_path=folder.llm_usage) as runtime:
-        judge = LLMJudge(cfg, runtime)
-        stats = judge.grade(items, buffer, _current_round(buffer, cfg))
-    typer.echo(f"graded {stats.items} outputs with {judge.name}: {stats.asked} asked ({stats.cached} cached), "
+    try:
+        stats, _, name = grade_run(run, cfg)
+    except FileNotFoundError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    typer.echo(f"graded {stats.items} outputs with {name}: {stats.asked} asked ({stats.cached} cached), "
                f"{stats.already_judged} already judged, {stats.rule_failed} failed rule checks, "
                f"{stats.failed_calls} without a verdict")
     for error in stats.errors[:5]:
         typer.echo(f"  no verdict: {error}", err=True)
-    keys = {t: {i.item_key for i in items if i.task == t} for t in cfg.tasks}
-    rows = [row for j in buffer.judges("llm") for t in cfg.tasks if keys[t]
-            for row in pass_rates(buffer, j, t, keys[t], cfg.rubric_version)]
-    json_path, md_path = write_pass_rates(folder.judge, rows)
+    md_path = RunFolder(run).judge / "pass_rates.md"
     typer.echo(md_path.read_text())
-    typer.echo(f"wrote {json_path} and {md_path}")
+    typer.echo(f"wrote {md_path.with_suffix('.json')} and {md_path}")
 
 
 @judge_app.command("check")

@@ -1,0 +1,60 @@
+"""Grade a whole run folder: the function behind ``recgpt judge --run RUN`` (and for the pipeline).
+
+    stats, rows = grade_run("runs/office", JudgeConfig(llm=LLMConfig(backend="openai", ...)))
+
+Loads the run's stage outputs, runs the rule checks and the LLM judge (through the run's LLM cache, so a
+rerun resumes), and writes ``RUN/judge/pass_rates.json`` and ``pass_rates.md`` with a row per judge found
+in the buffer, over the same outputs, so two models compare side by side.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from recgpt.judge.buffer import JudgeBuffer
+from recgpt.judge.config import JudgeConfig
+from recgpt.judge.items import load_items
+from recgpt.judge.llm_judge import JudgeRunStats, LLMJudge
+from recgpt.judge.report import PassRate, pass_rates, write_pass_rates
+from recgpt.llm.base import Backend
+from recgpt.llm.runtime import LLMRuntime
+from recgpt.runfolder import RunFolder
+
+
+def open_buffer(run: str | Path, config: JudgeConfig) -> JudgeBuffer:
+    """The configured buffer file, or ``RUN/judge/buffer.sqlite``."""
+    return JudgeBuffer(Path(config.buffer) if config.buffer else RunFolder(run).judge / "buffer.sqlite")
+
+
+def current_round(buffer: JudgeBuffer, config: JudgeConfig) -> int:
+    """The configured round, else the latest human round, else 1."""
+    rounds = buffer.rounds("human")
+    return config.round or (rounds[-1] if rounds else 1)
+
+
+def grade_run(run: str | Path, config: JudgeConfig, backend: Backend | None = None
+              ) -> tuple[JudgeRunStats, list[PassRate], str]:
+    """Grade ``run``'s outputs; returns the run statistics, the pass-rate rows and the judge's name.
+
+    ``backend`` injects a backend (a FakeBackend in tests); otherwise ``config.llm`` builds one.
+    Raises FileNotFoundError when the run has no stage outputs.
+    """
+    folder = RunFolder(run)
+    items = load_items(folder, config.tasks, config.sample_per_task, config.seed, config.max_context_chars)
+    if not items:
+        raise FileNotFoundError(f"{run}: no stage outputs found (looked for {folder.interests}, {folder.tags}, "
+                                f"{folder.explanations})")
+    buffer = open_buffer(run, config)
+    try:
+        with LLMRuntime(config.llm, cache_path=folder.llm_cache, usage_path=folder.llm_usage,
+                        backend=backend) as runtime:
+            judge = LLMJudge(config, runtime)
+            stats = judge.grade(items, buffer, current_round(buffer, config))
+            name = judge.name
+        keys = {t: {i.item_key for i in items if i.task == t} for t in config.tasks}
+        rows = [row for j in buffer.judges("llm") for t in config.tasks if keys[t]
+                for row in pass_rates(buffer, j, t, keys[t], config.rubric_version)]
+        write_pass_rates(folder.judge, rows)
+    finally:
+        buffer.close()
+    return stats, rows, name
