@@ -49,8 +49,9 @@ def make_items(n_items: int, n_categories: int, rng: np.random.Generator) -> pa.
     })
 
 
-def user_events(u: int, n: int, years: int, item_category: np.ndarray, by_category: list[np.ndarray],
-                rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def user_events(
+    n: int, years: int, by_category: list[np.ndarray], rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(item ids, behavior indices, timestamps) of one user's lifelong log."""
     cats = rng.choice(len(by_category), 15, replace=False)
     pool = np.concatenate([rng.choice(by_category[c], min(len(by_category[c]), 150), replace=False) for c in cats])
@@ -88,7 +89,7 @@ def lifelong_dataset(n_users: int, events_per_user: int = 37_000, years: int = 8
     cols: dict[str, list] = {"user": [], "item": [], "behavior": [], "ts": []}
     for u in range(n_users):
         n = int(rng.normal(events_per_user, events_per_user * 0.1))
-        it, be, ts = user_events(u, max(n, 1), years, item_category, by_category, rng)
+        it, be, ts = user_events(max(n, 1), years, by_category, rng)
         cols["user"].append(np.full(len(it), u))
         cols["item"].append(it)
         cols["behavior"].append(be)

@@ -1,12 +1,9 @@
 """Loaders of the two bundled data sets and of a user's own files (CSV, Parquet, JSON Lines)."""
 
-import csv
-import json
 from pathlib import Path
 
 import polars as pl
 import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 import yaml
 
