@@ -99,3 +99,18 @@ def test_strptime_format_and_unix_ms(tmp_path):
     assert load_custom(path).events.column("timestamp").to_pylist() == [1706933100]
     path = write(tmp_path, ["u1,a,purchase,1706933100123"], extra={"events": {"timestamp_format": "unix_ms"}})
     assert load_custom(path).events.column("timestamp").to_pylist() == [1706933100]
+
+
+def test_taobao_bad_rows_name_line_and_field(tmp_path):
+    from recgpt.data.loaders import load_taobao
+
+    file = tmp_path / "UserBehavior.csv"
+    file.write_text("1,10,100,pv,1511848894\n1,11,100,like,1511848895\n")
+    with pytest.raises(LoadError, match=r"UserBehavior.csv:2: field 'behavior': unknown behavior 'like'"):
+        load_taobao(tmp_path)
+    file.write_text("1,10,100,pv,1511848894\n1,,100,pv,1511848895\n")
+    with pytest.raises(LoadError, match=r"UserBehavior.csv:2: field 'item_id': empty value"):
+        load_taobao(tmp_path)
+    file.write_text("1,10,100,pv,1511848894\n1,10,100,pv,soon\n")
+    with pytest.raises(LoadError, match=r"UserBehavior.csv:2: field 'timestamp': not unix seconds: 'soon'"):
+        load_taobao(tmp_path)

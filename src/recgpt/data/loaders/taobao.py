@@ -29,7 +29,7 @@ def load_taobao(path: str | Path = "data/taobao-userbehavior-sample") -> Dataset
     try:
         df = pl.read_csv(
             file, has_header=False, new_columns=COLUMNS,
-            schema_overrides={c: pl.String for c in COLUMNS[:4]} | {"timestamp": pl.Int64},
+            schema_overrides={c: pl.String for c in COLUMNS},
         )
     except pl.exceptions.ComputeError as exc:
         raise LoadError(file, None, None, f"cannot parse: {exc}") from exc
@@ -38,6 +38,11 @@ def load_taobao(path: str | Path = "data/taobao-userbehavior-sample") -> Dataset
         if nulls.any():
             line = int(nulls.arg_true()[0]) + 1
             raise LoadError(file, line, column, "empty value")
+    seconds = df["timestamp"].str.strip_chars().cast(pl.Int64, strict=False)
+    if seconds.is_null().any():
+        row = int(seconds.is_null().arg_true()[0])
+        raise LoadError(file, row + 1, "timestamp", f"not unix seconds: {df['timestamp'][row]!r}")
+    df = df.with_columns(seconds.alias("timestamp"))
     unknown = ~df["behavior"].is_in(list(BEHAVIOR_MAP))
     if unknown.any():
         row = int(unknown.arg_true()[0])
