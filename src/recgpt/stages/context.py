@@ -65,11 +65,22 @@ def sample_users(dataset, n: int | None, seed: int, fold: str | None = None) -> 
 
 def compressed_behavior(dataset, fold: str | None, user_ids: list[str], compressed: pa.Table | None) -> dict:
     """user_id -> compressed text: from ``compressed`` (the run folder's table) or computed now."""
-    if compressed is None:
-        from recgpt.behavior.compression import CompressionConfig, compress_users
-
-        compressed = compress_users(dataset, CompressionConfig(fold=fold or "all", tokenizer="approx"))
     wanted = set(user_ids)
+    if compressed is None:
+        from recgpt.behavior.compression import CompressionConfig, compress_users, reference_date_of
+        from recgpt.data.dataset import Dataset
+
+        history = dataset.history(fold)
+        reference = reference_date_of(history, dataset.searches, None)  # of everyone, not of the subset
+        value_set = pa.array(sorted(wanted), pa.string())
+
+        def only(table: pa.Table) -> pa.Table:
+            return table.filter(pc.is_in(table.column("user_id"), value_set=value_set))
+
+        subset = Dataset(dataset.name, dataset.items, only(dataset.users), only(dataset.events),
+                         only(dataset.searches), only(dataset.holdout))
+        config = CompressionConfig(fold=fold or "all", tokenizer="approx", reference_date=reference)
+        compressed = compress_users(subset, config)
     return {
         u: t
         for u, t in zip(compressed.column("user_id").to_pylist(), compressed.column("text").to_pylist())
