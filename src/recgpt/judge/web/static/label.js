@@ -21,6 +21,7 @@
     if (index < 0 || index >= radios.length) return false;
     radios[index].checked = true;
     sets[i].classList.add('done');
+    document.getElementById('save').classList.toggle('ready', labels() !== null);
     return true;
   }
   function byName(i, name) {
@@ -51,7 +52,11 @@
     status.textContent = 'saved';
     window.location.assign('/');
   }
-  sets.forEach((s, i) => s.addEventListener('click', () => { focus(i); if (s.querySelector('input:checked')) s.classList.add('done'); }));
+  sets.forEach((s, i) => s.addEventListener('click', () => {
+    focus(i);
+    if (s.querySelector('input:checked')) s.classList.add('done');
+    document.getElementById('save').classList.toggle('ready', labels() !== null);
+  }));
   form.addEventListener('submit', e => { e.preventDefault(); save(); });
   document.addEventListener('keydown', e => {
     if (e.target.tagName === 'TEXTAREA' || e.ctrlKey || e.metaKey || e.altKey) return;
