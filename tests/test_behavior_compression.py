@@ -84,11 +84,15 @@ def test_worked_example_renders_the_reports_format():
     assert "2024-06-10 (cart, purchase) | Alpha Pen\n" in dedup["text"]
 
 
-def test_reference_date_defaults_to_latest_event():
+def test_reference_date_defaults_to_latest_event_of_any_behavior():
     ds = dataset([("u1", "A", "purchase", ts("2020-01-01")), ("u1", "B", "purchase", ts("2020-01-20"))])
     table = compress_users(ds, config(reference_date=None))
     assert table.schema.metadata[b"reference_date"] == b"2020-01-20"
     assert table.column("text")[0].as_py() == "2020-01-01 (purchase) | Alpha Pen\n2020-01-20 (purchase) | Beta Lamp"
+    ds = dataset([("u1", "A", "purchase", ts("2020-01-01")), ("u1", "B", "click", ts("2020-02-01"))])
+    table = compress_users(ds, config(reference_date=None))  # the click is dropped but ends the data
+    assert table.schema.metadata[b"reference_date"] == b"2020-02-01"
+    assert table.column("text")[0].as_py() == "2020-01 (purchase) | Alpha Pen"
 
 
 def render_kept(facts: Counter, periods: set) -> str:

@@ -70,7 +70,10 @@ class CompressionConfig(StrictConfig):
 
 
 def reference_date_of(events: pa.Table, searches: pa.Table | None, configured: date | None) -> date:
-    """The configured reference date, else the UTC date of the latest event or search (1970-01-01 if none)."""
+    """The configured reference date, else the UTC date of the latest event or search (1970-01-01 if none).
+
+    ``compress_users`` passes the whole history (before extraction), so the data's last click counts too.
+    """
     if configured is not None:
         return configured
     latest = [t.column("timestamp") for t in (events, searches) if t is not None and t.num_rows]
@@ -212,7 +215,7 @@ def compress_users(
     counter = counter or make_token_counter(cfg.tokenizer)
     history = dataset.history(None if cfg.fold == "all" else cfg.fold)
     events, searches = extract_reliable(history, dataset.searches, cfg.behaviors, cfg.include_searches)
-    reference = reference_date_of(events, searches, cfg.reference_date)
+    reference = reference_date_of(history, dataset.searches, cfg.reference_date)  # clicks count: data's end
     labels = item_texts(dataset.items, cfg.item_text)
     facts = build_facts(events, searches, labels, reference, cfg)
     stats = facts.group_by("user_id").agg(pl.col("n_raw").sum().alias("n_events"), pl.len().alias("n_facts"))
