@@ -40,10 +40,11 @@ def main() -> None:
     state = json.loads((run_dir / "stages.json").read_text())["stages"]
     print(f"\nmain job: {args.config}, sample_users={config.evaluation.sample_users}, "
           f"backend={config.llm.backend}, cpus={os.cpu_count()}")
-    print(f"{'stage':<14}{'wall s':>9}{'peak RSS MB':>13}")
+    print(f"{'stage':<14}{'wall s':>9}{'CPU s':>9}{'peak RSS MB':>13}")
     for name, entry in state.items():
-        print(f"{name:<14}{entry['wall_s']:>9.1f}{entry['peak_rss_mb']:>13.0f}")
-    print(f"{'total':<14}{total:>9.1f}")
+        print(f"{name:<14}{entry['wall_s']:>9.1f}{entry.get('cpu_s', 0):>9.1f}{entry['peak_rss_mb']:>13.0f}")
+    cpu = sum(e.get("cpu_s", 0) for e in state.values())
+    print(f"{'total':<14}{total:>9.1f}{cpu:>9.1f}   (load average now: {os.getloadavg()[0]:.1f})")
     if args.rerun:
         start = time.perf_counter()
         outcomes = run_pipeline(config, run_dir)

@@ -65,6 +65,15 @@ class StageOutcome:
     peak_rss_mb: float
     reason: list[str]
     summary: dict[str, Any]
+    cpu_s: float = 0.0
+
+
+def cpu_seconds() -> float:
+    """User + system CPU seconds of this process and its finished children. On a busy machine wall time
+    grows with the load while CPU time stays close to what the work needs on idle cores."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 def config_value(config: Any, dotted: str) -> Any:
@@ -197,10 +206,10 @@ class StageRunner:
                 self.state.set(stage.name, None)  # a stage killed halfway is not "finished"
                 for rel in stage.outputs:
                     (self.root / rel).parent.mkdir(parents=True, exist_ok=True)
-                start = time.perf_counter()
+                start, cpu_start = time.perf_counter(), cpu_seconds()
                 with PeakMemory() as memory:
                     summary = stage.run(self.context) or {}
-                wall = time.perf_counter() - start
+                wall, cpu = time.perf_counter() - start, cpu_seconds() - cpu_start
                 fp, doc = self.fingerprint_of(stage)  # inputs may be re-read; record what was used
                 missing = [rel for rel in stage.outputs if not (self.root / rel).exists()]
                 if missing:
@@ -213,25 +222,26 @@ class StageRunner:
                         "document": doc,
                         "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                         "wall_s": round(wall, 3),
+                        "cpu_s": round(cpu, 3),
                         "peak_rss_mb": round(peak_mb, 1),
                         "summary": summary,
                     },
                 )
-                self.console.print(f"[green]{tag}: done in {wall:.1f} s, peak RSS {peak_mb:.0f} MB[/green]")
-                outcomes.append(StageOutcome(stage.name, "ran", wall, peak_mb, reasons, summary))
+                self.console.print(f"[green]{tag}: done in {wall:.1f} s (CPU {cpu:.1f} s), peak RSS {peak_mb:.0f} MB[/green]")
+                outcomes.append(StageOutcome(stage.name, "ran", wall, peak_mb, reasons, summary, cpu))
             if until is not None and stage.name == until:
                 break
         return outcomes
 
     def summary_table(self, outcomes: list[StageOutcome]) -> Table:
         table = Table(title=f"pipeline run {self.root}")
-        for col in ("stage", "status", "wall s", "peak RSS MB", "summary"):
-            table.add_column(col, justify="right" if col in ("wall s", "peak RSS MB") else "left")
+        for col in ("stage", "status", "wall s", "CPU s", "peak RSS MB", "summary"):
+            table.add_column(col, justify="right" if col in ("wall s", "CPU s", "peak RSS MB") else "left")
         for o in outcomes:
             brief = ", ".join(f"{k}={v}" for k, v in list(o.summary.items())[:4] if not isinstance(v, (dict, list)))
-            wall = f"{o.wall_s:.1f}" if o.status == "ran" else "-"
-            peak = f"{o.peak_rss_mb:.0f}" if o.status == "ran" else "-"
-            table.add_row(o.name, o.status, wall, peak, brief)
+            ran = o.status == "ran"
+            table.add_row(o.name, o.status, f"{o.wall_s:.1f}" if ran else "-", f"{o.cpu_s:.1f}" if ran else "-",
+                          f"{o.peak_rss_mb:.0f}" if ran else "-", brief)
         max_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         table.caption = f"process peak RSS {max_rss:.0f} MB"
         return table

@@ -185,10 +185,13 @@ def stage_blocks(state: dict, fig_dir: Path) -> list:
     stages = state.get("stages", {})
     if not stages:
         return []
-    rows = [[name, _fmt(e.get("wall_s"), 1), _fmt(e.get("peak_rss_mb"), 0), e.get("finished_at", "")]
-            for name, e in stages.items()]
+    rows = [[name, _fmt(e.get("wall_s"), 1), _fmt(e.get("cpu_s"), 1), _fmt(e.get("peak_rss_mb"), 0),
+             e.get("finished_at", "")] for name, e in stages.items()]
     path = plots.stage_time_plot(fig_dir / "stages.png", [(n, float(e.get("wall_s", 0))) for n, e in stages.items()])
-    return [Heading("Pipeline stages"), TableBlock(["stage", "wall s", "peak RSS MB", "finished"], rows),
+    return [Heading("Pipeline stages"),
+            TableBlock(["stage", "wall s", "CPU s", "peak RSS MB", "finished"], rows,
+                       caption="CPU s: user + system seconds of the process; on a busy machine wall time grows "
+                       "with the load, CPU time much less."),
             Figure(path, "Wall time per stage (the last time each stage ran).")]
 
 
