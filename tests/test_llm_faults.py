@@ -58,7 +58,7 @@ def test_transient_faults_are_retried_and_lasting_ones_recorded(tmp_path):
 
 
 def test_in_flight_requests_are_bounded(tmp_path):
-    with FaultServer(slow_s=0.1) as server:
+    with FaultServer(slow_s=0.3) as server:
         runtime = LLMRuntime(_config(server.url, max_in_flight=3))
         results = runtime.run_batch([LLMRequest(str(i), "raw", {"prompt": f"{i} plan=slow"}) for i in range(12)])
         assert all(r.ok for r in results) and server.max_in_flight == 3
@@ -80,7 +80,7 @@ def test_a_killed_batch_resumes_with_only_the_missing_calls(tmp_path):
     script.write_text(textwrap.dedent(_BATCH_SCRIPT))
     cache = tmp_path / "cache.sqlite"
     env = {**os.environ, "PYTHONPATH": str(SRC)}
-    with FaultServer(slow_s=0.05) as server:
+    with FaultServer(slow_s=0.1) as server:
         first = subprocess.Popen([sys.executable, str(script), server.url, str(cache)], env=env,
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         deadline = time.time() + 60

@@ -82,7 +82,7 @@ class BatchProgress:
             TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
             TextColumn("{task.fields[tps]:.1f} tok/s"), TextColumn("{task.fields[hits]} cached"),
             TextColumn("[red]{task.fields[failed]} failed"), TimeElapsedColumn(), TimeRemainingColumn(),
-            console=Console(stderr=True), disable=not enabled, transient=False,
+            console=Console(stderr=True), disable=not enabled, transient=False, refresh_per_second=4,
         )
         self._task = self._progress.add_task(description or "LLM", total=total, tps=0.0, hits=0, failed=0)
 
