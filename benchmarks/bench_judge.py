@@ -141,13 +141,14 @@ def main() -> None:
     buffer = JudgeBuffer(tmp / "buffer.sqlite")  # a fresh buffer and no cache: every call is timed
     with LLMRuntime(llm, usage_path=tmp / "usage.jsonl") as runtime:
         judge = LLMJudge(config, runtime)
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         stats = judge.grade(items, buffer)
-        wall = time.perf_counter() - start
+        wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
     usage = [json.loads(x) for x in (tmp / "usage.jsonl").read_text().splitlines()]
     print(f"judge {judge.name}, {stats.asked} outputs asked in {wall:.1f} s wall: "
           f"{60 * stats.asked / wall:.2f} outputs/min, {60 * stats.verdicts / wall:.2f} criterion verdicts/min; "
-          f"{stats.failed_calls} without a verdict")
+          f"{stats.failed_calls} without a verdict; {cpu / max(1, stats.asked):.1f} CPU-seconds per output "
+          f"(all threads; comparable across machine load)")
     print(f"mean prompt tokens {sum(u['prompt_tokens'] for u in usage) / max(1, len(usage)):.0f}, "
           f"completion tokens {sum(u['completion_tokens'] for u in usage) / max(1, len(usage)):.0f}, "
           f"latency {sum(u['latency_s'] for u in usage) / max(1, len(usage)):.1f} s per call")
