@@ -42,8 +42,8 @@ class PreparedCall:
 
 
 class UsageLog:
-    """Appends one JSON line per call to ``path``: one ``write`` per line on a file opened for appending,
-    flushed at once, so lines from several threads or processes never interleave and survive a kill."""
+    """Appends one JSON line per call to ``path`` (a file opened for appending, flushed after each call or
+    each bulk of cache hits, so the lines of finished calls survive a kill; threads never interleave)."""
 
     def __init__(self, path: str | Path | None):
         self.path = Path(path) if path else None
@@ -59,17 +59,25 @@ class UsageLog:
             self._file = None
 
     def write(self, result: LLMResult, backend: str, model: str) -> None:
-        if self._file is None:
+        self.write_many([result], backend, model)
+
+    def write_many(self, results: list[LLMResult], backend: str, model: str) -> None:
+        """Append one line per result in a single write (cache hits are logged this way, in bulk)."""
+        if self._file is None or not results:
             return
-        line = {
+        text = "".join(json.dumps(self._line(r, backend, model), ensure_ascii=False) + "\n" for r in results)
+        with self._lock:
+            self._file.write(text)
+            self._file.flush()
+
+    @staticmethod
+    def _line(result: LLMResult, backend: str, model: str) -> dict[str, Any]:
+        return {
             "key": result.key, "task": result.task, "version": result.version, "backend": backend,
             "model": model, "ok": result.ok, "cached": result.cached, "prompt_tokens": result.prompt_tokens,
             "completion_tokens": result.completion_tokens, "latency_s": round(result.latency_s, 6),
             "attempts": result.attempts, "error": result.error, "time": round(time.time(), 3),
         }
-        with self._lock:
-            self._file.write(json.dumps(line, ensure_ascii=False) + "\n")
-            self._file.flush()
 
 
 class BatchProgress:

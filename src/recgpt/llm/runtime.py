@@ -125,9 +125,9 @@ class LLMRuntime:
             result = runner.result_from_cache(call, hit, lookup_s) if hit else None
             if result is not None:
                 results[i] = result
-                self.usage.write(result, backend.name, backend.model_id)
             else:
                 to_run.setdefault(call.cache_key, call)
+        self.usage.write_many([results[i] for i in prepared if results[i] is not None], backend.name, backend.model_id)
         if to_run:
             show = self.config.progress if progress is None else progress
             self._execute(runner, to_run, prepared, results, description, show)
