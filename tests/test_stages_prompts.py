@@ -57,3 +57,12 @@ def test_schemas_accept_the_example_shapes_and_reject_wrong_ones():
         InterestsAnswer.model_validate_json('{"interests": [{"interest": "a", "stage": "maybe", "reason": "b"}]}')
     assert TagsAnswer.model_validate_json('{"tags": [{"tag": "a b", "reason": "c"}]}').tags[0].tag == "a b"
     assert ExplanationAnswer.model_validate_json('{"explanation": "x"}').explanation == "x"
+
+
+def test_newest_lines_respects_both_limits():
+    from recgpt.stages.context import newest_lines
+
+    lines = ["2019 | a", "2020 | b", "2021 | c"]
+    assert newest_lines(lines, 2, 1000) == "2020 | b\n2021 | c"
+    assert newest_lines(lines, 3, 12) == "2021 | c"
+    assert newest_lines(["x" * 50], 3, 10) == "x" * 10

@@ -51,7 +51,8 @@ class InterestsConfig(StageRunConfig):
     mined_pool: Path | None = Field(
         None, description="interests.parquet of an earlier run whose interests join the preset pool"
     )
-    history_lines: int = Field(30, ge=1, description="at most this many compressed behavior lines")
+    history_lines: int = Field(30, ge=1, description="at most this many compressed behavior lines (newest)")
+    history_chars: int = Field(2500, ge=100, description="and at most this many characters (~700 tokens)")
     duplicate_similarity: float = Field(0.9, gt=0, le=1, description="MiniLM cosine at which two are duplicates")
     grounding_similarity: float = Field(
         0.3, ge=0, le=1, description="min cosine between an interest and its closest history item text"

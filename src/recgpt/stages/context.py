@@ -97,6 +97,7 @@ def build_contexts(
     sequence_items: int = 15,
     current_date: str | None = None,
     history_lines: int = 30,
+    history_chars: int = 2500,
 ) -> dict[str, UserContext]:
     """Contexts for ``user_ids``. 'Today' is ``current_date`` or the day after the user's last event."""
     from recgpt.behavior.item_text import item_texts
@@ -137,7 +138,7 @@ def build_contexts(
         contexts[user] = UserContext(
             user_id=user,
             attributes=attrs.get(user, ""),
-            behavior="\n".join(lines[-history_lines:]) if lines else "(no behavior)",
+            behavior=newest_lines(lines, history_lines, history_chars) or "(no behavior)",
             today=today,
             clicks=clicks[:sequence_items],
             purchases=purchases[:sequence_items],
@@ -148,6 +149,19 @@ def build_contexts(
             history_categories=[category[i] for i in items],
         )
     return contexts
+
+
+def newest_lines(lines: list[str], max_lines: int, max_chars: int) -> str:
+    """The newest lines (compressed behavior is oldest first) within both limits, in their order; the
+    newest line alone is cut at ``max_chars`` if it is longer."""
+    kept: list[str] = []
+    size = 0
+    for line in reversed(lines[-max_lines:]):
+        if kept and size + len(line) + 1 > max_chars:
+            break
+        kept.append(line[:max_chars])
+        size += len(line) + 1
+    return "\n".join(reversed(kept))
 
 
 def _distinct(values) -> list[str]:

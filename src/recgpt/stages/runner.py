@@ -72,7 +72,8 @@ def run_interests(run: RunFolder, dataset, runtime, config: InterestsConfig,
 
     vectors = vectors or EmbeddingCache()
     users = sample_users(dataset, config.sample_users, config.seed, config.fold)
-    contexts = build_contexts(dataset, users, config.fold, compressed_table(run), history_lines=config.history_lines)
+    contexts = build_contexts(dataset, users, config.fold, compressed_table(run), history_lines=config.history_lines,
+                              history_chars=config.history_chars)
     pool = InterestPool.from_catalog(dataset.items.column("category").to_pylist(), vectors)
     if config.mined_pool is not None:
         pool.add_mined(config.mined_pool)
