@@ -5,7 +5,8 @@ prompt is identical, so llama.cpp's prefix cache makes it the same for every var
   plain      no constraint
   fresh      schema -> grammar on every call (what llama-cpp-python's response_format path does)
   reused     the backend's per-schema grammar cache (LlamaCppBackend.grammar_for)
-Fixed cost = median(variant) - median(plain). Then one full schema-constrained answer per variant.
+Fixed cost = median(variant) - median(plain). Then full answers (median of --full-repeats): the grammar's
+real cost is per generated token (llama.cpp checks every vocabulary entry against the grammar each step).
 
     PYTHONPATH=src .venv/bin/python benchmarks/bench_llm_grammar.py --threads 1 --repeats 5
 """
@@ -61,6 +62,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--answer-tokens", type=int, default=64)
+    parser.add_argument("--full-repeats", type=int, default=3, help="repeats of the full answers (median)")
     args = parser.parse_args()
     from llama_cpp import LlamaGrammar
 
@@ -81,14 +83,19 @@ def main() -> None:
         fresh = timed(lambda: call(LlamaGrammar.from_json_schema(text, verbose=False), 1), args.repeats)
         backend.grammar_for(schema)
         reused = timed(lambda: call(backend.grammar_for(schema), 1), args.repeats)
-        full_fresh = timed(lambda: call(LlamaGrammar.from_json_schema(text, verbose=False), args.answer_tokens), 1)
-        full_reused = timed(lambda: call(backend.grammar_for(schema), args.answer_tokens), 1)
-        full_plain = timed(lambda: call(None, args.answer_tokens), 1)
+        n = args.full_repeats
+        full_fresh = timed(lambda: call(LlamaGrammar.from_json_schema(text, verbose=False), args.answer_tokens), n)
+        full_reused = timed(lambda: call(backend.grammar_for(schema), args.answer_tokens), n)
+        full_plain = timed(lambda: call(None, args.answer_tokens), n)
+        tokens = {kind: call(g, args.answer_tokens)["usage"]["completion_tokens"]
+                  for kind, g in (("plain", None), ("grammar", backend.grammar_for(schema)))}
+        per_token = (full_reused / tokens["grammar"] - full_plain / tokens["plain"]) * 1000
         print(
             f"{model.__name__:9s} schema {len(text):4d} chars: schema->grammar {compile_s * 1000:.2f} ms; "
             f"fixed cost per call fresh {(fresh - plain) * 1000:+.1f} ms, reused {(reused - plain) * 1000:+.1f} ms; "
-            f"{args.answer_tokens}-token answer: plain {full_plain:.2f} s, fresh grammar {full_fresh:.2f} s, "
-            f"reused grammar {full_reused:.2f} s"
+            f"answer of <= {args.answer_tokens} tokens: plain {full_plain:.2f} s ({tokens['plain']} tokens), "
+            f"fresh grammar {full_fresh:.2f} s, reused grammar {full_reused:.2f} s ({tokens['grammar']} tokens); "
+            f"grammar cost per generated token {per_token:+.1f} ms"
         )
 
 

@@ -25,6 +25,20 @@ def test_embedded_model_answers_valid_json_under_a_schema(tmp_path):
         assert runtime.run(LLMRequest("again", "smoke", {"item": "a ripe banana"}, schema=Color, max_tokens=24)).cached
 
 
+def test_greedy_first_grammar_sampling_gives_the_stock_answer():
+    schema = {"type": "object", "properties": {"items": {"type": "array", "items": {"type": "string"}}},
+              "required": ["items"]}
+    messages = [{"role": "user", "content": "List three office supplies as JSON."}]
+    answers = []
+    for fast in (False, True):
+        backend = LlamaCppBackend(n_ctx=256, threads=1, fast_grammar=fast)
+        out = backend.llm.create_chat_completion(messages, max_tokens=20, temperature=0.0,
+                                                 grammar=backend.grammar_for(schema))
+        answers.append(out["choices"][0]["message"]["content"])
+        backend.close()
+    assert answers[0] == answers[1] and answers[0].lstrip().startswith("{")
+
+
 def test_grammars_are_compiled_once_per_schema():
     backend = LlamaCppBackend(n_ctx=256, threads=1)
     schema = Color.model_json_schema()
