@@ -42,11 +42,11 @@ def _targets(run: RunFolder) -> dict[str, str]:
 
 
 def pick_users(explained: dict, interests: dict, tags: dict, targets: dict, n: int) -> list[str]:
-    candidates = [u for u in explained if u in interests and u in tags]
+    """Users with a full chain first (interests and tags), then hits of the held-out item, then most tags."""
     def key(u: str):
         hit = any(r["item_id"] == targets.get(u) for r in explained[u])
-        return (not hit, -len(tags[u]), u)
-    return sorted(candidates, key=key)[:n]
+        return (u not in interests or u not in tags, not hit, -len(tags.get(u, [])), u)
+    return sorted(explained, key=key)[:n]
 
 
 def case_study_blocks(run: RunFolder, files: EvalFiles, k_show: int = 5, n_users: int = 3) -> list:
@@ -58,7 +58,7 @@ def case_study_blocks(run: RunFolder, files: EvalFiles, k_show: int = 5, n_users
     titles = _titles(run)
     users = pick_users(explained, interests, tags, targets, n_users)
     if not users:
-        return [Heading("Case studies"), Paragraph("No user has interests, tags and explained recommendations.")]
+        return [Heading("Case studies"), Paragraph("No sampled user has explained recommendations.")]
     blocks: list = [Heading("Case studies"),
                     Paragraph("Like the report's Figure 8: for one user, the compressed reliable behavior the LLM "
                               "read, the interests it mined, the tags it predicted (mapped to categories by phi), "
@@ -75,19 +75,27 @@ def case_study_blocks(run: RunFolder, files: EvalFiles, k_show: int = 5, n_users
             blocks.append(Paragraph(f"Compressed history ({c.get('n_events', '?')} events in {len(lines)} lines, "
                                     f"{c.get('n_tokens', '?')} tokens):"))
             blocks.append(Pre("\n".join(lines[-MAX_HISTORY_LINES:]) + more))
-        blocks.append(TableBlock(["interest", "stage", "reason"],
-                                 [[r["interest"], r.get("stage", ""), r.get("reason", "")] for r in interests[user]],
-                                 caption="Mined interests."))
-        shown = sorted(tags[user], key=lambda r: not r.get("passed_checks", True))[:10]
-        blocks.append(TableBlock(["tag", "interest", "category (phi)", "passed checks"],
-                                 [[r["tag"], r.get("interest", ""), r.get("category", ""),
-                                   "yes" if r.get("passed_checks") else "no"] for r in shown],
-                                 caption=f"Predicted tags ({len(tags[user])} in all, first 10 shown)."))
+        if interests.get(user):
+            blocks.append(TableBlock(["interest", "stage", "reason"],
+                                     [[r["interest"], r.get("stage", ""), r.get("reason", "")] for r in interests[user]],
+                                     caption="Mined interests."))
+        else:
+            blocks.append(Paragraph("No interest passed the post-checks for this user (or the LLM answer failed; "
+                                    "see the LLM stages section), so no tags were asked for."))
+        if tags.get(user):
+            shown = sorted(tags[user], key=lambda r: not r.get("passed_checks", True))[:10]
+            blocks.append(TableBlock(["tag", "interest", "category (phi)", "passed checks"],
+                                     [[r["tag"], r.get("interest", ""), r.get("category", ""),
+                                       "yes" if r.get("passed_checks") else "no"] for r in shown],
+                                     caption=f"Predicted tags ({len(tags[user])} in all, first 10 shown)."))
+        elif interests.get(user):
+            blocks.append(Paragraph("No tag was predicted for this user."))
         recs = sorted(explained[user], key=lambda r: r["rank"])[:k_show]
         rows = [[str(r["rank"] + 1), (("HIT " if r["item_id"] == target else "") + str(r.get("title", ""))),
                  str(r.get("category", "")), str(r.get("explanation", "")), str(r.get("interest") or "(item only)")]
                 for r in recs]
         blocks.append(TableBlock(["rank", "recommended item", "category", "explanation", "matched interest"], rows,
-                                 caption="Fused recommendations with their explanations (HIT = the held-out item).",
+                                 caption="Fused recommendations with their explanations (HIT = the held-out item; "
+                                 "users without LLM tags get item-title tags in fusion).",
                                  highlight_rows={j for j, r in enumerate(recs) if r["item_id"] == target}))
     return blocks
