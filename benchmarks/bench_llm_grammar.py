@@ -2,11 +2,13 @@
 
 For each schema, calls with max_tokens=1 isolate the fixed cost (prompt evaluation is shared and the
 prompt is identical, so llama.cpp's prefix cache makes it the same for every variant):
-  plain      no constraint
-  fresh      schema -> grammar on every call (what llama-cpp-python's response_format path does)
-  reused     the backend's per-schema grammar cache (LlamaCppBackend.grammar_for)
+  plain                  no constraint
+  fresh                  schema -> grammar on every call (llama-cpp-python's response_format path)
+  reused                 the backend's per-schema grammar cache (LlamaCppBackend.grammar_for)
+  reused + greedy-first  the same, with the backend's greedy-first grammar sampler
 Fixed cost = median(variant) - median(plain). Then full answers (median of --full-repeats): the grammar's
-real cost is per generated token (llama.cpp checks every vocabulary entry against the grammar each step).
+real cost is per generated token (stock llama-cpp-python checks every vocabulary entry each step;
+greedy-first checks the best token first).
 
     PYTHONPATH=src .venv/bin/python benchmarks/bench_llm_grammar.py --threads 1 --repeats 5
 """
@@ -66,37 +68,40 @@ def main() -> None:
     args = parser.parse_args()
     from llama_cpp import LlamaGrammar
 
-    backend = LlamaCppBackend(threads=args.threads, n_ctx=1024)
-    llm = backend.llm
+    stock = LlamaCppBackend(threads=args.threads, n_ctx=1024, fast_grammar=False)
+    fast = LlamaCppBackend(threads=args.threads, n_ctx=1024, fast_grammar=True)
     messages = [{"role": "user", "content": PROMPT}]
 
-    def call(grammar, max_tokens):
-        return llm.create_chat_completion(messages, max_tokens=max_tokens, temperature=0.0, grammar=grammar)
+    def call(backend, grammar, max_tokens):
+        return backend.llm.create_chat_completion(messages, max_tokens=max_tokens, temperature=0.0, grammar=grammar)
 
-    call(None, 1)  # warm up; fills the prefix cache with the prompt
-    plain = timed(lambda: call(None, 1), args.repeats)
+    for backend in (stock, fast):
+        call(backend, None, 1)  # warm up; fills the prefix cache with the prompt
+    plain = timed(lambda: call(stock, None, 1), args.repeats)
     print(f"plain call, 1 token: {plain * 1000:.1f} ms (median of {args.repeats})")
     for model in (Color, Interests, Tags):
         schema = model.model_json_schema()
         text = json.dumps(schema)
         compile_s = timed(lambda: LlamaGrammar.from_json_schema(text, verbose=False), args.repeats)
-        fresh = timed(lambda: call(LlamaGrammar.from_json_schema(text, verbose=False), 1), args.repeats)
-        backend.grammar_for(schema)
-        reused = timed(lambda: call(backend.grammar_for(schema), 1), args.repeats)
-        n = args.full_repeats
-        full_fresh = timed(lambda: call(LlamaGrammar.from_json_schema(text, verbose=False), args.answer_tokens), n)
-        full_reused = timed(lambda: call(backend.grammar_for(schema), args.answer_tokens), n)
-        full_plain = timed(lambda: call(None, args.answer_tokens), n)
-        tokens = {kind: call(g, args.answer_tokens)["usage"]["completion_tokens"]
-                  for kind, g in (("plain", None), ("grammar", backend.grammar_for(schema)))}
-        per_token = (full_reused / tokens["grammar"] - full_plain / tokens["plain"]) * 1000
-        print(
-            f"{model.__name__:9s} schema {len(text):4d} chars: schema->grammar {compile_s * 1000:.2f} ms; "
-            f"fixed cost per call fresh {(fresh - plain) * 1000:+.1f} ms, reused {(reused - plain) * 1000:+.1f} ms; "
-            f"answer of <= {args.answer_tokens} tokens: plain {full_plain:.2f} s ({tokens['plain']} tokens), "
-            f"fresh grammar {full_fresh:.2f} s, reused grammar {full_reused:.2f} s ({tokens['grammar']} tokens); "
-            f"grammar cost per generated token {per_token:+.1f} ms"
-        )
+        fresh = timed(lambda: call(stock, LlamaGrammar.from_json_schema(text, verbose=False), 1), args.repeats)
+        reused = timed(lambda: call(stock, stock.grammar_for(schema), 1), args.repeats)
+        reused_fast = timed(lambda: call(fast, fast.grammar_for(schema), 1), args.repeats)
+        print(f"{model.__name__:9s} schema {len(text):4d} chars: schema->grammar {compile_s * 1000:.2f} ms; fixed cost "
+              f"per call: fresh grammar {(fresh - plain) * 1000:+.1f} ms, reused {(reused - plain) * 1000:+.1f} ms, "
+              f"reused + greedy-first {(reused_fast - plain) * 1000:+.1f} ms")
+        n, limit = args.full_repeats, args.answer_tokens
+        rows = {"no grammar": (stock, None), "stock grammar": (stock, stock.grammar_for(schema)),
+                "greedy-first grammar": (fast, fast.grammar_for(schema))}
+        per_token = {}
+        for name, (backend, grammar) in rows.items():
+            seconds = timed(lambda: call(backend, grammar, limit), n)
+            tokens = call(backend, grammar, limit)["usage"]["completion_tokens"]
+            per_token[name] = seconds / tokens
+            print(f"    answer of <= {limit} tokens, {name:20s}: {seconds:.2f} s for {tokens} tokens "
+                  f"= {per_token[name] * 1000:.1f} ms/token")
+        base = per_token["no grammar"]
+        print(f"    grammar cost per generated token: stock {(per_token['stock grammar'] - base) * 1000:+.1f} ms, "
+              f"greedy-first {(per_token['greedy-first grammar'] - base) * 1000:+.1f} ms")
 
 
 if __name__ == "__main__":
