@@ -103,6 +103,8 @@ class LLMRuntime:
         self, requests: list[LLMRequest], description: str = "", progress: bool | None = None
     ) -> list[LLMResult]:
         """One result per request, in order. Rendering errors become failed results, like backend errors."""
+        if not requests:
+            return []
         start = time.perf_counter()
         backend = self.backend  # a configuration error (no model, no server) raises here, not per item
         results: list[LLMResult | None] = [None] * len(requests)
