@@ -3,7 +3,8 @@
 The last user message says what to do: ``plan=500,429,ok`` means answer HTTP 500 to the first request with
 that message, 429 to the second, then a normal answer. Actions: ``ok``, ``500``, ``503``, ``429``, ``400``,
 ``hang`` (sleep past the client's timeout, then answer), ``badjson`` (status 200, body not JSON),
-``slow`` (answer after ``slow_s``). Without a plan the server answers ``ok``. The last action repeats.
+``slow`` (answer after ``slow_s``), ``newapi`` (400 when ``max_tokens`` is sent instead of
+``max_completion_tokens``). Without a plan the server answers ``ok``. The last action repeats.
 Every request is counted per message in :attr:`FaultServer.counts`.
 """
 
@@ -46,12 +47,15 @@ class FaultServer:
                 try:
                     plan = _PLAN.search(prompt)
                     actions = plan.group(1).split(",") if plan else ["ok"]
-                    self._act(actions[min(attempt, len(actions) - 1)], prompt)
+                    self._act(actions[min(attempt, len(actions) - 1)], prompt, body)
                 finally:
                     with server.lock:
                         server.in_flight -= 1
 
-            def _act(self, action: str, prompt: str):
+            def _act(self, action: str, prompt: str, body: dict):
+                if action == "newapi" and "max_tokens" in body:  # like OpenAI's newer models
+                    return self._json(400, {"error": {"message": "Unsupported parameter: 'max_tokens' is not "
+                                                      "supported with this model. Use 'max_completion_tokens'."}})
                 if action in ("500", "503", "400"):
                     return self._json(int(action), {"error": {"message": f"scripted {action}"}})
                 if action == "429":

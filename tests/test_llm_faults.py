@@ -57,6 +57,14 @@ def test_transient_faults_are_retried_and_lasting_ones_recorded(tmp_path):
         runtime.close()
 
 
+def test_servers_refusing_max_tokens_get_max_completion_tokens():
+    with FaultServer() as server:
+        runtime = LLMRuntime(_config(server.url))
+        result = runtime.run(LLMRequest("k", "raw", {"prompt": "hi plan=newapi"}, max_tokens=8))
+        assert result.ok and result.attempts == 1 and server.counts["hi plan=newapi"] == 2
+        assert runtime.backend._token_param == "max_completion_tokens"
+
+
 def test_in_flight_requests_are_bounded(tmp_path):
     with FaultServer(slow_s=0.3) as server:
         runtime = LLMRuntime(_config(server.url, max_in_flight=3))

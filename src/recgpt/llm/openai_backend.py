@@ -70,6 +70,7 @@ class OpenAIBackend(Backend):
                                                                  "none": "none"}[json_mode]]
         self._client = openai.OpenAI(base_url=base_url, api_key=self.api_key, timeout=timeout_s, max_retries=0)
         self._async: dict[int, openai.AsyncOpenAI] = {}
+        self._token_param = "max_tokens"
 
     @property
     def model_id(self) -> str:
@@ -90,7 +91,7 @@ class OpenAIBackend(Backend):
 
     def _request(self, prompt: Prompt, params: DecodingParams, json_schema: dict[str, Any] | None, mode: str):
         kwargs: dict[str, Any] = {
-            "model": self.model_id, "messages": as_messages(prompt), "max_tokens": params.max_tokens,
+            "model": self.model_id, "messages": as_messages(prompt), self._token_param: params.max_tokens,
             "temperature": params.temperature,
         }
         if params.seed is not None:
@@ -133,30 +134,39 @@ class OpenAIBackend(Backend):
         message = str(exc)
         return exc.status_code >= 500 and any(w in message for w in ("response_format", "json_schema", "json_object"))
 
+    def _adapt(self, exc: Exception, json_schema: dict[str, Any] | None, mode: str, token_param: str) -> bool:
+        """Learn from a refused request: step down the response_format, or name the length limit
+        ``max_completion_tokens`` (newer OpenAI models refuse ``max_tokens``). True: send it again."""
+        if self._format_rejected(exc, json_schema):
+            if self._modes[0] == mode:  # another request in flight may have stepped down already
+                self._modes = self._modes[1:]
+            return True
+        if (isinstance(exc, openai.BadRequestError) and token_param == "max_tokens"
+                and "max_completion_tokens" in str(exc)):
+            self._token_param = "max_completion_tokens"
+            return True
+        return False
+
     def complete(self, prompt: Prompt, params: DecodingParams, json_schema: dict[str, Any] | None = None) -> Completion:
         while True:
+            mode, token_param = self._modes[0], self._token_param
             try:
-                response = self._client.chat.completions.create(**self._request(prompt, params, json_schema, self._modes[0]))
+                response = self._client.chat.completions.create(**self._request(prompt, params, json_schema, mode))
                 return self._completion(response)
             except Exception as exc:
-                if self._format_rejected(exc, json_schema):
-                    self._modes = self._modes[1:]
-                    continue
-                raise self._translate(exc) from exc
+                if not self._adapt(exc, json_schema, mode, token_param):
+                    raise self._translate(exc) from exc
 
     async def acomplete(self, prompt: Prompt, params: DecodingParams, json_schema: dict[str, Any] | None = None) -> Completion:
         client = self._async_client()
         while True:
-            mode = self._modes[0]
+            mode, token_param = self._modes[0], self._token_param
             try:
                 response = await client.chat.completions.create(**self._request(prompt, params, json_schema, mode))
                 return self._completion(response)
             except Exception as exc:
-                if self._format_rejected(exc, json_schema):
-                    if self._modes[0] == mode:  # another request in flight may have moved on already
-                        self._modes = self._modes[1:]
-                    continue
-                raise self._translate(exc) from exc
+                if not self._adapt(exc, json_schema, mode, token_param):
+                    raise self._translate(exc) from exc
 
     def _async_client(self) -> openai.AsyncOpenAI:
         loop = id(asyncio.get_running_loop())
