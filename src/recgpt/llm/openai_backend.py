@@ -66,8 +66,8 @@ class OpenAIBackend(Backend):
         self.api_key = api_key or "not-needed"
         self.timeout_s = timeout_s
         self._model = model
-        self._modes = JSON_MODES if json_mode == "auto" else [{"json_object": "json_object", "json_schema": "json_schema",
-                                                                 "none": "none"}[json_mode]]
+        # "auto" walks down JSON_MODES until the server accepts one; otherwise the mode asked for, only
+        self._modes = JSON_MODES if json_mode == "auto" else [json_mode]
         self._client = openai.OpenAI(base_url=base_url, api_key=self.api_key, timeout=timeout_s, max_retries=0)
         self._async: dict[int, openai.AsyncOpenAI] = {}
         self._token_param = "max_tokens"

@@ -157,7 +157,8 @@ class LLMRuntime:
         schema = json_schema_for(request.schema) if request.schema is not None else None
         params = DecodingParams(request.max_tokens, self.config.temperature, self.config.seed)
         key = cache_key(
-            backend=self.backend.name, model=self.backend.model_id, task=rendered.task, version=rendered.version, prompt=rendered.text,
+            backend=self.backend.name, model=self.backend.model_id, task=rendered.task, version=rendered.version,
+            prompt=rendered.text,
             params=params.as_dict(), schema=model_fingerprint(request.schema) if request.schema else "none",
             system_prompt=self.config.system_prompt,
         )
