@@ -76,6 +76,17 @@ class PipelineConfig(StrictConfig):
     retriever: TARConfig = Field(default_factory=TARConfig)
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
 
+    @model_validator(mode="after")
+    def _one_sample(self) -> "PipelineConfig":
+        """``evaluation.sample_users`` and ``evaluation.seed`` pick the users of every LLM stage, on the test
+        fold, so all stages and the comparison see the same users (the stage blocks' own values are set)."""
+        for block in (self.interests, self.tags, self.explanations):
+            for key, value in (("sample_users", self.evaluation.sample_users), ("seed", self.evaluation.seed),
+                               ("fold", "test")):
+                if getattr(block, key) != value:
+                    setattr(block, key, value)
+        return self
+
 
 def load_config(path: str | Path | None, overrides: dict[str, Any] | None = None) -> PipelineConfig:
     """The configuration from ``path`` (or the defaults) with dotted ``overrides`` applied; ``None`` values

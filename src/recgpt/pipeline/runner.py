@@ -44,7 +44,7 @@ def build_stages() -> list[Stage]:
               external_inputs=_source_files, version="1"),
         Stage("sample", "draw the seeded sample of test users", core.stage_sample,
               sections=("evaluation.sample_users", "evaluation.seed"), inputs=("data/holdout.parquet",),
-              outputs=("eval/sample.json",)),
+              outputs=("eval/sample.json",), version="2"),
         Stage("behavior", "extract reliable behavior and compress it", core.stage_behavior,
               sections=("compression",), inputs=DATA, outputs=("behavior/compressed.parquet",)),
         Stage("phi", "train the tag-to-category model phi", core.stage_phi, sections=("phi",),

@@ -72,16 +72,16 @@ def stage_data(ctx: StageContext) -> dict:
 
 def stage_sample(ctx: StageContext) -> dict:
     """The seeded sample of test users the LLM stages and the headline comparison run on."""
-    holdout = pq.read_table(RunFolder(ctx.root).data / "holdout.parquet")
-    test_users = sorted(set(holdout.filter(pc.equal(holdout.column("fold"), "test")).column("user_id").to_pylist()))
+    from recgpt.stages.context import sample_users
+
+    dataset = dataset_of(ctx)
+    test_users = sample_users(dataset, None, 0, "test")
     if not test_users:
         raise ValueError("the data set has no test holdout rows: the evaluation needs a leave-one-out split")
     cfg = ctx.config.evaluation
-    rng = np.random.default_rng(cfg.seed)
-    n = min(cfg.sample_users, len(test_users))
-    users = sorted(rng.choice(test_users, size=n, replace=False).tolist())
+    users = sample_users(dataset, cfg.sample_users, cfg.seed, "test")  # the same draw as the stages area's
     write_json(EvalFiles(ctx.root).sample, {"seed": cfg.seed, "requested": cfg.sample_users, "users": users})
-    return {"sample_users": n, "test_users": len(test_users)}
+    return {"sample_users": len(users), "test_users": len(test_users)}
 
 
 def stage_phi(ctx: StageContext) -> dict:

@@ -46,57 +46,39 @@ def outcome_summary(outcome) -> dict:
     return flat
 
 
-def write_kept(table: pa.Table, kept_path, all_path, public_columns: list[str] | None = None) -> int:
-    """Write every row to ``all_path`` and the rows that passed the checks to ``kept_path``."""
-    pq.write_table(table, all_path)
-    if "passed_checks" in table.column_names and public_columns is not None:
-        kept = table.filter(table.column("passed_checks")).select(public_columns)
-    else:
-        kept = table
-    pq.write_table(kept, kept_path)
-    return kept.num_rows
-
-
-def contexts_of(ctx: StageContext, fold, **options):
-    from recgpt.stages.context import build_contexts
-
-    run, _ = run_of(ctx)
-    return build_contexts(dataset_of(ctx), sample_of(ctx), fold, pq.read_table(run.compressed), **options)
+def _fresh(*paths) -> None:
+    """Remove a stage's old outputs: the stages area merges new rows into existing files by user, while a
+    pipeline stage rewrites its table for exactly the current sample."""
+    for path in paths:
+        if path.exists():
+            path.unlink()
 
 
 def stage_interests(ctx: StageContext) -> dict:
-    """LLM_UI on the sampled users: ``stages/interests.parquet`` (kept) and ``interests_all.parquet``."""
-    from recgpt.stages.interest_pool import InterestPool
-    from recgpt.stages.interests import PUBLIC_COLUMNS, mine_interests
+    """LLM_UI on the sampled users through the stages area's runner: ``stages/interests.parquet`` (kept
+    rows) and ``interests_all.parquet`` (every row with its post-check verdict)."""
+    from recgpt.stages.runner import run_interests
 
     run, _ = run_of(ctx)
-    cfg = ctx.config.interests
-    contexts = contexts_of(ctx, cfg.fold, history_lines=cfg.history_lines)
-    categories = sorted(set(dataset_of(ctx).items.column("category").to_pylist()))
-    pool = InterestPool.from_catalog(categories, vectors_of(ctx))
-    if cfg.mined_pool is not None:
-        pool.add_mined(cfg.mined_pool)
-    outcome = mine_interests(contexts, runtime_of(ctx), pool, cfg, vectors_of(ctx))
-    write_kept(outcome.table, run.interests, run.interests.with_name("interests_all.parquet"), PUBLIC_COLUMNS)
+    _fresh(run.interests, run.interests.with_name("interests_all.parquet"))
+    outcome = run_interests(run, dataset_of(ctx), runtime_of(ctx), ctx.config.interests, vectors_of(ctx))
     return outcome_summary(outcome)
 
 
 def stage_tags(ctx: StageContext) -> dict:
     """LLM_IT per (user, interest), post-checked, mapped to categories by phi: ``stages/tags.parquet`` holds
     every tag with ``passed_checks`` (the retriever keeps the passing ones)."""
-    from recgpt.stages.interests import kept_interests
     from recgpt.stages.phi import TagToCategory
-    from recgpt.stages.tags import predict_tags
+    from recgpt.stages.runner import run_tags
 
     run, _ = run_of(ctx)
-    cfg = ctx.config.tags
-    contexts = contexts_of(ctx, cfg.fold, recent_days=cfg.recent_days, sequence_items=cfg.sequence_items,
-                          current_date=cfg.current_date)
-    interests = kept_interests(pq.read_table(run.interests))
-    brands = sorted({b for b in dataset_of(ctx).items.column("brand").to_pylist() if b})
-    outcome = predict_tags(contexts, interests, runtime_of(ctx), cfg, TagToCategory.load(run.phi), brands,
-                           vectors_of(ctx))
-    pq.write_table(outcome.table, run.tags)
+    _fresh(run.tags)
+    outcome = run_tags(run, dataset_of(ctx), runtime_of(ctx), ctx.config.tags, TagToCategory.load(run.phi),
+                       vectors_of(ctx))
+    if not run.tags.exists():  # no user had an interest: an empty table of the right shape
+        from recgpt.stages.tags import TAGS_SCHEMA
+
+        pq.write_table(TAGS_SCHEMA.empty_table(), run.tags)
     return outcome_summary(outcome)
 
 
@@ -126,9 +108,9 @@ def _user_pairs(tags: pa.Table, recommended: dict[str, list[str]], dataset, conf
     category with the interest's tags (report 2.4.2), plus an item-only pair for every recommended item."""
     from recgpt.stages.explanations import Pair, pair_interests_with_items
 
-    popularity: dict[str, int] = {}
-    for item in dataset.events.column("item_id").to_pylist():
-        popularity[item] = popularity.get(item, 0) + 1
+    from recgpt.stages.runner import popularity as item_popularity
+
+    popularity = item_popularity(dataset, config.fold)
     pairs: dict = {}
     only = config.model_copy(update={"item_only_for_paired_items": False})
     for user, items in recommended.items():
@@ -145,10 +127,9 @@ def stage_explanations(ctx: StageContext) -> dict:
     """Offline explanations for what the fused retriever shows the sampled users (top ``explain_top``):
     ``stages/explanations.sqlite`` (the lookup table) and ``eval/explained.parquet`` (each shown item with
     the explanation the online lookup returns for its user)."""
-    import datetime as dt
-
     from recgpt.stages.explanations import ExplanationTable, produce_explanations
     from recgpt.stages.interests import kept_interests
+    from recgpt.stages.runner import personal_terms, reference_date
 
     run, files = run_of(ctx)
     cfg = ctx.config.explanations
@@ -161,9 +142,9 @@ def stage_explanations(ctx: StageContext) -> dict:
         recommended.setdefault(r["user_id"], []).append(r["item_id"])
     tags = pq.read_table(run.tags)
     pairs = _user_pairs(tags, recommended, dataset, cfg)
-    meta = pq.read_schema(run.compressed).metadata or {}
-    today = dt.date.fromisoformat(meta[b"reference_date"].decode()) if b"reference_date" in meta else dt.date.today()
-    outcome = produce_explanations(pairs, dataset.items, runtime_of(ctx), cfg, today)
+    today = reference_date(run, dataset, cfg)
+    outcome = produce_explanations(pairs, dataset.items, runtime_of(ctx), cfg, today,
+                                   personal_terms(dataset, sorted(recommended)))
     if run.explanations.exists():
         run.explanations.unlink()
     table = ExplanationTable(run.explanations, cfg.match_similarity, vectors_of(ctx))
