@@ -45,6 +45,8 @@ def test_grammars_are_compiled_once_per_schema():
     first = backend.grammar_for(schema)
     assert backend.grammar_for(dict(schema)) is first
     assert backend.grammar_for({"type": "object", "properties": {"n": {"type": "integer"}}}) is not first
+    with pytest.warns(UserWarning, match="cannot constrain decoding"):
+        assert backend.grammar_for({"not": {"type": "string"}}) is None
 
 
 @pytest.fixture(scope="module")

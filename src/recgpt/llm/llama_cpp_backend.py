@@ -14,6 +14,7 @@ import importlib.util
 import json
 import os
 import threading
+import warnings
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
@@ -93,19 +94,25 @@ class LlamaCppBackend(Backend):
         return self._llm
 
     def grammar_for(self, json_schema: dict[str, Any]):
-        """The compiled grammar of ``json_schema``, built on first use and kept (LRU, per schema hash)."""
+        """The compiled grammar of ``json_schema``, built on first use and kept (LRU, per schema hash).
+        None for a schema llama.cpp cannot turn into a grammar (``not``, unresolvable ``$ref``...): such
+        answers are decoded freely and rely on lenient parsing, validation and repairs (a warning says so)."""
         fingerprint = schema_fingerprint(json_schema)
-        grammar = self._grammars.get(fingerprint)
-        if grammar is None:
+        if fingerprint not in self._grammars:
             from llama_cpp import LlamaGrammar
 
-            grammar = LlamaGrammar.from_json_schema(json.dumps(json_schema), verbose=False)
+            try:
+                grammar = LlamaGrammar.from_json_schema(json.dumps(json_schema), verbose=False)
+            except Exception as exc:  # the converter raises AssertionError/ValueError/KeyError
+                warnings.warn(f"llama.cpp cannot constrain decoding to this JSON schema ({exc}); "
+                              "decoding without a grammar", stacklevel=2)
+                grammar = None
             self._grammars[fingerprint] = grammar
             if len(self._grammars) > self._grammar_cache_size:
                 self._grammars.popitem(last=False)
         else:
             self._grammars.move_to_end(fingerprint)
-        return grammar
+        return self._grammars[fingerprint]
 
     def complete(
         self, prompt: Prompt, params: DecodingParams, json_schema: dict[str, Any] | None = None
