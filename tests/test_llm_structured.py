@@ -26,6 +26,7 @@ class Tags(BaseModel):
         ('{"a": "x", "b": [1, 2,],}', {"a": "x", "b": [1, 2]}),
         ('Answer: {"a": "has } brace"} and {"b": 2}', {"a": "has } brace"}),
         ('[{"a": 1}] trailing words', [{"a": 1}]),
+        ('Result: {"a": "say \\"}\\" now\n"} done', {"a": 'say "}" now\n'}),
     ],
 )
 def test_lenient_json(text, expected):

@@ -42,6 +42,25 @@ def schema_fingerprint(schema: dict[str, Any] | None) -> str:
     return hashlib.sha256(json.dumps(schema, sort_keys=True).encode()).hexdigest()[:16]
 
 
+def _scan(text: str):
+    """Yield ``(index, char, inside)``; ``inside`` is True for characters within a JSON string literal
+    (its quotes excluded), so brackets and control characters can be told apart from string content."""
+    inside = escaped = False
+    for i, ch in enumerate(text):
+        if not inside:
+            inside = ch == '"'
+            yield i, ch, False
+        elif escaped:
+            escaped = False
+            yield i, ch, True
+        elif ch == '"':
+            inside = False
+            yield i, ch, False
+        else:
+            escaped = ch == "\\"
+            yield i, ch, True
+
+
 def extract_json_text(text: str) -> str:
     """The JSON value inside ``text``: the content of a code fence if there is one, then the first
     balanced ``{...}`` or ``[...]``; prose around it is dropped. Raises if no JSON value starts."""
@@ -51,45 +70,22 @@ def extract_json_text(text: str) -> str:
     starts = [i for i in (text.find("{"), text.find("[")) if i >= 0]
     if not starts:
         raise StructuredOutputError("no JSON object or array in the answer")
-    start = min(starts)
-    depth, in_string, escaped = 0, False, False
-    for i in range(start, len(text)):
-        ch = text[i]
-        if in_string:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == '"':
-                in_string = False
-        elif ch == '"':
-            in_string = True
-        elif ch in "{[":
+    start, depth = min(starts), 0
+    for i, ch, inside in _scan(text[start:]):
+        if not inside and ch in "{[":
             depth += 1
-        elif ch in "}]":
+        elif not inside and ch in "}]":
             depth -= 1
             if depth == 0:
-                return text[start : i + 1]
+                return text[start : start + i + 1]
     raise StructuredOutputError("the JSON in the answer is cut off (unbalanced brackets; max_tokens too small?)")
 
 
 def _escape_control_chars_in_strings(text: str) -> str:
-    out, in_string, escaped = [], False, False
-    for ch in text:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == '"':
-                in_string = False
-            elif ord(ch) < 0x20:
-                out.append({"\n": "\\n", "\t": "\\t", "\r": "\\r"}.get(ch, f"\\u{ord(ch):04x}"))
-                continue
-        elif ch == '"':
-            in_string = True
-        out.append(ch)
-    return "".join(out)
+    escapes = {"\n": "\\n", "\t": "\\t", "\r": "\\r"}
+    return "".join(
+        (escapes.get(ch, f"\\u{ord(ch):04x}") if inside and ord(ch) < 0x20 else ch) for _, ch, inside in _scan(text)
+    )
 
 
 def loads_lenient(text: str) -> Any:
