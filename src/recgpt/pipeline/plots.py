@@ -83,9 +83,10 @@ def matthew_plot(path: Path, rows: list[dict], methods: list[str], k: int, label
             continue
         exposure = [r["exposure"] for r in mine]
         hit = [r["hit_rate"] for r in mine]
-        color = _color(method, i)
-        left.plot(deciles, exposure, marker="o", color=color, label=labels.get(method, method))
-        right.plot(deciles, hit, marker="o", color=color, label=labels.get(method, method))
+        style = dict(color=_color(method, i), marker="os^D"[i % 4], linestyle=("-", "--", ":", "-.")[i % 4],
+                     markersize=7 - 1.5 * i, label=labels.get(method, method))
+        left.plot(deciles, exposure, **style)
+        right.plot(deciles, hit, **style)
     left.axhline(0.1, color="#888", linestyle="--", linewidth=1, label="uniform exposure (0.1)")
     left.set_ylim(bottom=0)
     right.set_ylim(bottom=0)
@@ -101,7 +102,7 @@ def matthew_plot(path: Path, rows: list[dict], methods: list[str], k: int, label
 
 def tag_hit_rate_plot(path: Path, ks: list[int], series: dict[str, list[float]]) -> Path:
     """Category HR@K of the predicted tags (through phi) beside the no-LLM baseline; one bar group per K."""
-    fig, ax = plt.subplots(figsize=(5.8, 4.6))
+    fig, ax = plt.subplots(figsize=(5.8, 4.2))
     names = list(series)
     width = 0.8 / max(len(names), 1)
     x = np.arange(len(ks))
@@ -116,7 +117,7 @@ def tag_hit_rate_plot(path: Path, ks: list[int], series: dict[str, list[float]])
     ax.set_title("Category hit rate of the next interaction", fontsize=10)
     ax.grid(axis="y", alpha=0.3)
     fig.legend(*ax.get_legend_handles_labels(), loc="lower center", ncol=1, fontsize=8, frameon=False)
-    fig.tight_layout(rect=(0, 0.05 + 0.055 * len(names), 1, 1))
+    fig.tight_layout(rect=(0, 0.035 * len(names) + 0.02, 1, 1))
     return _save(fig, path, layout=False)
 
 
