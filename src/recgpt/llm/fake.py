@@ -6,13 +6,14 @@ from typing import Any, Callable, Sequence
 
 from recgpt.llm.base import Backend, BackendError, Completion, DecodingParams, Prompt, register_backend
 
-Script = Callable[[str], str] | Sequence[str]
+Script = Callable[[str], str] | Sequence[str | BaseException]
 
 
 class FakeBackend(Backend):
     """``FakeBackend(script)``: ``script`` is ``(prompt) -> answer`` or a list of answers returned in order.
 
-    The prompt passed to a callable script is the text of the last user message (the rendered template,
+    An answer that is an exception instance (e.g. ``TransientBackendError("HTTP 503")``) is raised
+    instead, to script failures. The prompt passed to a callable script is the text of the last user message (the rendered template,
     plus the repair note when the runtime asks again). Every prompt received is kept in :attr:`prompts`,
     so tests can count calls and read what was asked. Token counts are whitespace word counts.
     """
