@@ -83,13 +83,14 @@ def main() -> None:
             inside_before = backend.inside_s
             tokens, seconds, busy, texts[kind] = runner_pass(backend, args.max_tokens, folder, str(order))
             overhead = seconds - (backend.inside_s - inside_before)
-            print(f"    runner's own time (outside the backend): {overhead * 1000:.1f} ms for {len(PROMPTS)} calls "
-                  f"= {overhead / seconds:.2%} of the pass")
         totals[kind][0] += tokens
         totals[kind][1] += seconds
         totals[kind][2] += busy
         print(f"pass {order + 1} {kind:6s}: {tokens} tokens in {seconds:.2f} s = {tokens / seconds:.1f} tokens/s "
               f"({tokens / busy:.1f} per CPU-second)")
+        if kind == "runner":
+            print(f"    runner's own time (outside the backend): {overhead * 1000:.1f} ms for {len(PROMPTS)} calls "
+                  f"= {overhead / seconds:.2%} of the pass")
     same = sum(a == b for a, b in zip(texts["direct"], texts["runner"]))
     direct_tps = totals["direct"][0] / totals["direct"][1]
     runner_tps = totals["runner"][0] / totals["runner"][1]
