@@ -37,7 +37,7 @@ def _dataset(run: Path):
 
     folder = RunFolder(run).data
     if not (folder / "items.parquet").exists():
-        raise FileNotFoundError(f"{folder}: no data set; run `recgpt data load --source amazon-office --run {run}`")
+        raise FileNotFoundError(f"{folder}: no data set; run `recgpt data load --source amazon-office --out {run}`")
     return load_dataset(folder)
 
 

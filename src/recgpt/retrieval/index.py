@@ -28,8 +28,9 @@ class VectorIndex:
     def build(self, vectors: np.ndarray) -> "VectorIndex":
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         self.index = self._make(vectors.shape[1], len(vectors))
-        if not self.index.is_trained:
-            self.index.train(vectors)
+        if not self.index.is_trained:  # k-means on a sample: ~50 points per list is plenty
+            sample = np.random.default_rng(0).permutation(len(vectors))[: max(50 * self._lists(), 10_000)]
+            self.index.train(vectors[np.sort(sample)])
         self.index.add(vectors)
         self._configure()
         return self
@@ -39,6 +40,9 @@ class VectorIndex:
 
     def _configure(self) -> None:
         pass
+
+    def _lists(self) -> int:
+        return 0
 
     def search(self, queries: np.ndarray, depth: int) -> tuple[np.ndarray, np.ndarray]:
         depth = min(depth, self.index.ntotal)
@@ -104,6 +108,9 @@ class IVFIndex(VectorIndex):
 
     def _configure(self):
         faiss.extract_index_ivf(self.index).nprobe = self.options["nprobe"]
+
+    def _lists(self) -> int:
+        return self.options["nlist"]
 
 
 INDEXES = {"exact": ExactIndex, "hnsw": HNSWIndex, "ivf": IVFIndex}

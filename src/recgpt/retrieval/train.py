@@ -44,7 +44,7 @@ class TARConfig(StrictConfig):
     price_buckets: int = 10
     epochs: int = 40
     batch_size: int = 128
-    lr: float = 1e-3
+    lr: float = 3e-3
     weight_decay: float = 0.0
     n_negatives: int = Field(1024, description="uniformly sampled negative items per batch (shared)")
     alpha: float = Field(0.5, ge=0, le=1, description="L_col + alpha L_tag + (1-alpha) L_cate")
