@@ -150,7 +150,7 @@ def serve(
     """Serve the labelling page for RUN's outputs; labels go to the judge buffer as source=human."""
     import uvicorn
 
-    from recgpt.judge.items import load_items
+    from recgpt.judge.items import load_items, sample_items
     from recgpt.judge.web.app import LabelSession, create_app
     from recgpt.runfolder import RunFolder
 
@@ -159,7 +159,10 @@ def serve(
     buffer = _buffer(run, cfg)
     rounds = buffer.rounds("human")
     label_round = (rounds[-1] + 1 if rounds else 1) if new_round else _current_round(buffer, cfg)
-    items = load_items(RunFolder(run), cfg.tasks, cfg.serve.sample_per_task, cfg.seed, cfg.max_context_chars)
+    items = load_items(RunFolder(run), cfg.tasks, None, cfg.seed, cfg.max_context_chars)
+    if not cfg.serve.include_rule_failed:  # the LLM judge only sees outputs that passed the rule checks
+        items = [item for item in items if item.rule_passed is not False]
+    items = sample_items(items, cfg.serve.sample_per_task, cfg.seed)
     if not items:
         raise typer.BadParameter(f"{run}: no stage outputs to label")
     token = cfg.serve.token or os.environ.get(cfg.serve.token_env) or secrets.token_urlsafe(18)

@@ -37,6 +37,7 @@ class ServeConfig(StrictConfig):
     token_env: str = Field("RECGPT_JUDGE_TOKEN", description="environment variable holding the token")
     sample_per_task: int | None = Field(50, ge=1, description="outputs offered for labelling per task")
     annotator: str = Field("human", description="name stored as the judge of human verdicts")
+    include_rule_failed: bool = Field(False, description="also offer outputs that failed the rule checks")
 
 
 class JudgeConfig(StrictConfig):

@@ -71,9 +71,12 @@ def _item_infos(run: RunFolder) -> dict[str, dict[str, Any]]:
 
 
 def load_interest_items(run: RunFolder, max_context_chars: int = 1500) -> list[JudgeItem]:
+    """Every mined interest: ``interests_all.parquet`` (with the post-check verdicts) when the stage wrote
+    it, else ``interests.parquet`` (the kept ones)."""
     behavior = _behavior_texts(run)
+    every = run.interests.with_name("interests_all.parquet")
     items = []
-    for r in _rows(run.interests):
+    for r in _rows(every if every.exists() else run.interests):
         user = str(r["user_id"])
         passed, note = _stage_checks(r)
         items.append(JudgeItem(
@@ -152,9 +155,18 @@ def load_items(run: RunFolder, tasks: tuple[str, ...] | list[str] = tuple(LOADER
     for task in tasks:
         if task not in LOADERS:
             raise ValueError(f"unknown judge task {task!r}; known: {', '.join(LOADERS)}")
-        items = LOADERS[task](run, max_context_chars)
-        if sample_per_task is not None and len(items) > sample_per_task:
-            items = sorted(random.Random(f"{seed}:{task}").sample(items, sample_per_task),
-                           key=lambda item: item.item_key)
-        out.extend(items)
+        out.extend(LOADERS[task](run, max_context_chars))
+    return sample_items(out, sample_per_task, seed)
+
+
+def sample_items(items: list[JudgeItem], per_task: int | None, seed: int = 0) -> list[JudgeItem]:
+    """A seeded sample of at most ``per_task`` items of each task (task order kept); all when None."""
+    if per_task is None:
+        return items
+    out: list[JudgeItem] = []
+    for task in dict.fromkeys(item.task for item in items):
+        group = [item for item in items if item.task == task]
+        if len(group) > per_task:
+            group = sorted(random.Random(f"{seed}:{task}").sample(group, per_task), key=lambda item: item.item_key)
+        out.extend(group)
     return out
