@@ -68,7 +68,8 @@ def agreement(buffer: JudgeBuffer, judge: str, round: int | None = None, rubric_
     """Table 9 rows for ``judge`` against the human labels of ``round`` (default: the latest human round).
 
     Rows with no pair are left out. The LLM verdicts used are ``judge``'s of any round (the judge grades
-    outputs, the round belongs to the human labels).
+    outputs, the round belongs to the human labels). With several annotators on one output, the most
+    recent human label counts.
     """
     rounds = buffer.rounds("human")
     if not rounds:
