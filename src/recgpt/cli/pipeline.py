@@ -1,4 +1,8 @@
-"""``recgpt run`` (the main job, resumable) and ``recgpt report`` (rebuild the report of a run)."""
+"""``recgpt run`` (the main job, resumable) and ``recgpt report`` (rebuild the report of a run).
+
+``recgpt recommend --run RUN --user ID`` belongs to the retrieval area's commands; it prints through
+:func:`recgpt.pipeline.recommend.recommend_explained` and ``explained_table`` (explanations from the lookup table).
+"""
 
 from __future__ import annotations
 
@@ -41,27 +45,6 @@ def register(app: typer.Typer) -> None:
         report = folder / "report" / "report.html"
         if report.exists() and until is None:
             typer.echo(f"report: {report}")
-
-    if not any(c.name == "recommend" for c in app.registered_commands):
-        # The retrieval area may own `recgpt recommend`; then it prints explanations through
-        # recgpt.pipeline.recommend.explained_table and this one is not registered.
-        @app.command("recommend")
-        def recommend(
-            user: str = typer.Option(..., "--user", help="user id"),
-            run: Path = typer.Option(..., "--run", help="a finished run folder"),
-            k: int = typer.Option(10, "--k", help="how many items"),
-        ) -> None:
-            """Print one user's recommendations with explanations from a finished run."""
-            from rich.console import Console
-
-            from recgpt.pipeline.recommend import explained_table, recommend_explained
-
-            try:
-                items, context = recommend_explained(run, user, k)
-            except (FileNotFoundError, KeyError) as exc:
-                typer.echo(str(exc).strip("'\""), err=True)
-                raise typer.Exit(2)
-            Console().print(explained_table(items, context))
 
     @app.command("report")
     def report(run: Path = typer.Option(..., "--run", help="a run folder written by `recgpt run`")) -> None:
