@@ -32,6 +32,7 @@ def main() -> None:
     ap.add_argument("--max-tokens", type=int, default=192)
     ap.add_argument("--phi-dir", type=Path, default=None, help="load phi from here (train and save if missing)")
     ap.add_argument("--cache", type=Path, default=None, help="LLM cache (default: a fresh temporary one)")
+    ap.add_argument("--show", type=int, default=12, help="print this many rows of each stage's table")
     args = ap.parse_args()
 
     import torch
@@ -100,7 +101,7 @@ def main() -> None:
     exp_cfg = ExplanationsConfig(items_per_interest=1, categories_per_interest=1, item_only_for_paired_items=False)
     pairs = pair_interests_with_items(tags.table, ds.items, popularity, exp_cfg)
     today = max(c.today for c in contexts.values())
-    timed("explanations", lambda: produce_explanations(pairs, ds.items, runtime, exp_cfg, today))
+    explained = timed("explanations", lambda: produce_explanations(pairs, ds.items, runtime, exp_cfg, today))
     out += ["## LLM stages (embedded SmolLM2-135M, fresh cache)", "",
             "| stage | users/min | calls/user | tokens/user | completion tokens/user | failed calls | "
             "share passing checks | removed by check |", "|---|---|---|---|---|---|---|---|", *rows, ""]
@@ -116,6 +117,10 @@ def main() -> None:
     out += [f"## no-LLM baselines alone, {base.n_users} users", "",
             "\n".join(line for line in base.as_markdown().splitlines() if "llm_" not in line), ""]
     print("\n".join(out))
+    for name, outcome in (("interests", interests), ("tags", tags), ("explanations", explained)):
+        print(f"\n## first {args.show} rows of {name}\n")
+        for row in outcome.table.slice(0, args.show).to_pylist():
+            print("-", json.dumps(row))
     runtime.close()
 
 
