@@ -39,7 +39,7 @@ class DataConfig(StrictConfig):
 class EvaluationConfig(StrictConfig):
     """The offline evaluation: which users, which cut-offs, which comparisons."""
 
-    sample_users: int = Field(24, ge=1, description="seeded sample of test users the LLM stages run on")
+    sample_users: int = Field(8, ge=1, description="seeded sample of test users the LLM stages run on")
     seed: int = Field(0, description="seed of the user sample")
     ks: list[int] = Field(default_factory=lambda: [10, 20, 50], description="cut-offs of every metric")
     k_main: int = Field(20, ge=1, description="the cut-off of the headline figures and the Matthew plot")
