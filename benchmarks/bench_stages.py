@@ -65,6 +65,7 @@ def main() -> None:
         if args.phi_dir:
             phi.save(args.phi_dir)
     r = phi.report
+    print(f"[progress] phi {phi_note}", flush=True)
     out += ["## phi", "", f"{r.n_categories} categories, {r.n_train_items} train / {r.n_test_items} held-out items "
             f"({phi_note}): accuracy {r.accuracy:.3f}, top-3 {r.top3_accuracy:.3f}, "
             f"majority class {r.majority_accuracy:.3f}", ""]
@@ -84,9 +85,12 @@ def main() -> None:
         c, u = outcome.counts, outcome.usage
         tokens = u["prompt_tokens"] + u["completion_tokens"]
         rate = outcome.pass_rate
-        rows.append(f"| {name} | {len(users) / wall * 60:.2f} | {c['calls'] / len(users):.1f} | "
+        rows.append(f"| {name} | {wall:.0f} | {len(users) / wall * 60:.2f} | {c['calls'] / len(users):.1f} | "
                     f"{tokens / len(users):.0f} | {u['completion_tokens'] / len(users):.0f} | {c['failed_calls']} | "
                     f"{'-' if rate is None else f'{rate:.2f}'} | {json.dumps({k: v for k, v in c.items() if k not in ('calls', 'failed_calls', 'cached_calls', 'users', 'candidates', 'passed')})} |")
+        print(f"[progress] {rows[-1]}", flush=True)
+        for row in outcome.table.slice(0, args.show).to_pylist():
+            print("[row]", json.dumps(row), flush=True)
         return outcome
 
     pool = InterestPool.from_catalog(ds.items.column("category").to_pylist(), vectors)
@@ -103,8 +107,8 @@ def main() -> None:
     today = max(c.today for c in contexts.values())
     explained = timed("explanations", lambda: produce_explanations(pairs, ds.items, runtime, exp_cfg, today))
     out += ["## LLM stages (embedded SmolLM2-135M, fresh cache)", "",
-            "| stage | users/min | calls/user | tokens/user | completion tokens/user | failed calls | "
-            "share passing checks | removed by check |", "|---|---|---|---|---|---|---|---|", *rows, ""]
+            "| stage | wall s | users/min | calls/user | tokens/user | completion tokens/user | failed calls | "
+            "share passing checks | removed by check |", "|---|---|---|---|---|---|---|---|---|", *rows, ""]
 
     report = evaluate_tags(tags.table, ds, users, "test")
     out += [f"## tag HR@K, {report.n_users} users ({report.n_users_with_tags} with passed tags)", "",
@@ -117,10 +121,6 @@ def main() -> None:
     out += [f"## no-LLM baselines alone, {base.n_users} users", "",
             "\n".join(line for line in base.as_markdown().splitlines() if "llm_" not in line), ""]
     print("\n".join(out))
-    for name, outcome in (("interests", interests), ("tags", tags), ("explanations", explained)):
-        print(f"\n## first {args.show} rows of {name}\n")
-        for row in outcome.table.slice(0, args.show).to_pylist():
-            print("-", json.dumps(row))
     runtime.close()
 
 
