@@ -32,9 +32,12 @@ def _pct(change: float | None) -> str:
     return "n/a" if change is None else f"{change * 100:+.1f}%"
 
 
-def _ci_halfwidth(p: float, n: int) -> float:
-    """Half width of the normal-approximation 95% interval of a proportion over n users."""
-    return 1.96 * math.sqrt(max(p * (1 - p), 0.0) / n) if n else float("nan")
+def _ci_halfwidth(p: float, n: int, z: float = 1.96) -> float:
+    """Half width of the Wilson 95% interval of a proportion over n users (sane at p = 0 and small n)."""
+    if not n:
+        return float("nan")
+    spread = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return spread / (1 + z * z / n)
 
 
 def method_labels(metrics: dict) -> dict[str, str]:
@@ -77,7 +80,8 @@ def verdict_blocks(metrics: dict, k: int) -> list:
     elif "tags-only" in m:
         items.append(line(f"Tags alone (beta=0), Recall@{k}", f"recall@{k}", method="tags-only"))
     note = (
-        f"Measured on the same {n} seeded test users for every method. With {n} users a single Recall@{k} "
+        f"Measured on the same {n} seeded test user{'s' if n != 1 else ''} for every method. With {n} "
+        f"user{'s' if n != 1 else ''} a single Recall@{k} "
         f"value carries a 95% interval of about ±{noise:.3f}, so accuracy differences smaller than that are noise."
     )
     return [Heading("Does RecGPT beat the collaborative baseline on this data?"), Bullets(items), Paragraph(note)]
@@ -210,7 +214,7 @@ def build_report(root: Path) -> tuple[Path, Path]:
     llm = config.get("llm", {}) or {}
     setup = Bullets([
         f"Data: **{data_name}**; evaluation fold: test (history = train + dev); "
-        f"{metrics['sample']['users']} test users sampled with seed {metrics.get('seed', '?')}.",
+        f"{metrics['sample']['users']} test user(s) sampled with seed {metrics.get('seed', '?')}.",
         f"LLM: backend `{llm.get('backend', '?')}`, model `{llm.get('model') or 'embedded default'}`.",
         f"Classic baseline: {metrics.get('classic_name', '?')}; fused weight beta = {metrics.get('beta_tuned', '?')} "
         "(chosen on the dev fold).",
