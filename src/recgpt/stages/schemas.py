@@ -1,7 +1,10 @@
 """Answer schemas of the three LLM stages (pydantic), handed to the runtime as the JSON schema of the answer.
 
-They follow Appendix B's output formats with short lowercase keys a weak model copies reliably. List
-lengths are bounded so that a constrained decoder cannot loop forever on a repeating model.
+They follow Appendix B's output formats with short lowercase keys a weak model copies reliably.
+
+Strings are bounded (a 135M model otherwise rambles until ``max_tokens`` and the JSON is cut), lists are
+not: llama.cpp turns a bound of N into N nested optional grammar rules, and a bounded list of objects with
+bounded strings made sampling many times slower. ``max_tokens`` bounds the list; the post-checks cap counts.
 """
 
 from __future__ import annotations
@@ -14,31 +17,31 @@ from pydantic import BaseModel, Field
 class MinedInterest(BaseModel):
     """One interest: Appendix B's {"Interest", "Stage", "Reason"} (the id is assigned by the stage)."""
 
-    interest: str = Field(max_length=80)
+    interest: str = Field(max_length=60)
     stage: Literal["listed", "extended"]
-    reason: str = Field(max_length=200)
+    reason: str = Field(max_length=120)
 
 
 class InterestsAnswer(BaseModel):
     """LLM_UI's answer: {"interests": [{"interest", "stage", "reason"}, ...]}."""
 
-    interests: list[MinedInterest] = Field(max_length=12)
+    interests: list[MinedInterest]
 
 
 class PredictedTag(BaseModel):
     """One tag of a per-interest call; the interest of the triplet is the one the call asked about."""
 
-    tag: str = Field(max_length=80)
-    reason: str = Field(max_length=200)
+    tag: str = Field(max_length=60)
+    reason: str = Field(max_length=120)
 
 
 class TagsAnswer(BaseModel):
     """LLM_IT's answer for one interest: {"tags": [{"tag", "reason"}, ...]}."""
 
-    tags: list[PredictedTag] = Field(max_length=20)
+    tags: list[PredictedTag]
 
 
 class ExplanationAnswer(BaseModel):
     """LLM_RE's answer: Appendix B's {"Explanation": "..."}."""
 
-    explanation: str = Field(max_length=120)
+    explanation: str = Field(max_length=90)
