@@ -92,7 +92,8 @@ def case_study_blocks(run: RunFolder, files: EvalFiles, k_show: int = 5, n_users
             blocks.append(Paragraph("No tag was predicted for this user."))
         recs = sorted(explained[user], key=lambda r: r["rank"])[:k_show]
         rows = [[str(r["rank"] + 1), (("HIT " if r["item_id"] == target else "") + str(r.get("title", ""))),
-                 str(r.get("category", "")), str(r.get("explanation", "")), str(r.get("interest") or "(item only)")]
+                 str(r.get("category", "")), str(r.get("explanation") or "-"),
+                 str(r.get("interest") or ("(item only)" if r.get("explanation") else "-"))]
                 for r in recs]
         blocks.append(TableBlock(["rank", "recommended item", "category", "explanation", "matched interest"], rows,
                                  caption="Fused recommendations with their explanations (HIT = the held-out item; "

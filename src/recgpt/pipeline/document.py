@@ -95,14 +95,23 @@ body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;max-width:110
 color:#222;line-height:1.45}
 h1{border-bottom:2px solid #d62728;padding-bottom:.2em}h2{margin-top:1.8em;border-bottom:1px solid #ddd}
 table{border-collapse:collapse;margin:.6em 0 1.2em;font-size:14px}
-th,td{border:1px solid #ccc;padding:4px 9px;text-align:right;vertical-align:top}
-th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}
+th,td{border:1px solid #ccc;padding:4px 9px;text-align:left;vertical-align:top}
+th{background:#f3f3f3}td.num{text-align:right;font-variant-numeric:tabular-nums}
 tr.hl td{background:#fff4e5;font-weight:600}
 .caption{font-style:italic;color:#555;font-size:13px;margin:.2em 0}
 pre{background:#f7f7f7;border:1px solid #e3e3e3;padding:.6em;font-size:12.5px;white-space:pre-wrap}
 figure{margin:1em 0}figure img{max-width:100%;border:1px solid #eee}
 code{background:#f3f3f3;padding:0 3px}
 """
+
+
+_NUMBER = re.compile(r"^[+-]?\d[\d,]*(\.\d+)?%?$|^n/a$")
+
+
+def _td(cell) -> str:
+    text = str(cell)
+    cls = ' class="num"' if text and _NUMBER.match(text) else ""
+    return f"<td{cls}>{_inline(text)}</td>"
 
 
 def to_html(title: str, blocks: list[Block]) -> str:
@@ -123,7 +132,7 @@ def to_html(title: str, blocks: list[Block]) -> str:
             body = []
             for i, row in enumerate(b.rows):
                 cls = ' class="hl"' if i in b.highlight_rows else ""
-                body.append(f"<tr{cls}>" + "".join(f"<td>{_inline(str(c))}</td>" for c in row) + "</tr>")
+                body.append(f"<tr{cls}>" + "".join(_td(c) for c in row) + "</tr>")
             out.append(f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>")
         elif isinstance(b, Pre):
             out.append(f"<pre>{html.escape(b.text)}</pre>")

@@ -186,9 +186,13 @@ def tag_eval_blocks(tag_eval: dict | None, fig_dir: Path) -> list:
 
 
 def stage_blocks(state: dict, fig_dir: Path) -> list:
-    stages = state.get("stages", {})
-    if not stages:
+    from recgpt.pipeline.runner import STAGE_NAMES
+
+    recorded = state.get("stages", {})
+    if not recorded:
         return []
+    order = {name: i for i, name in enumerate(STAGE_NAMES)}
+    stages = dict(sorted(recorded.items(), key=lambda kv: order.get(kv[0], len(order))))
     rows = [[name, _fmt(e.get("wall_s"), 1), _fmt(e.get("cpu_s"), 1), _fmt(e.get("peak_rss_mb"), 0),
              e.get("finished_at", "")] for name, e in stages.items()]
     path = plots.stage_time_plot(fig_dir / "stages.png", [(n, float(e.get("wall_s", 0))) for n, e in stages.items()])
