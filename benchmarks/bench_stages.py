@@ -74,7 +74,8 @@ def main() -> None:
     contexts = build_contexts(ds, users, "test")
     vectors = EmbeddingCache()
     cache = args.cache or Path(tempfile.mkdtemp()) / "cache.sqlite"
-    runtime = LLMRuntime(LLMConfig(threads=args.threads, progress=False), cache_path=cache)
+    # no re-asks: a cut-off list answer is salvaged by the stage, and a re-ask costs a whole call again
+    runtime = LLMRuntime(LLMConfig(threads=args.threads, progress=False, structured_retries=0), cache_path=cache)
     popularity = dict(Counter(ds.history("test").column("item_id").to_pylist()))
     rows = []
 

@@ -129,3 +129,22 @@ def test_sample_users_is_seeded_and_needs_a_target():
     assert sample_users(ds, None, 0, "test") == ["u1", "u2", "u3"]
     assert sample_users(ds, 2, 7, "test") == sample_users(ds, 2, 7, "test")
     assert len(sample_users(ds, 2, 7, "test")) == 2
+
+
+def test_cut_off_list_answers_are_salvaged_and_counted(data, vectors, tmp_path):
+    ds, contexts = data
+    cut = ('{"interests": [{"interest": "journaling in notebooks", "stage": "listed", "reason": "bought Moleskine'
+           ' and Five Star notebooks"}, {"interest": "journ')
+    runtime, _ = fake_runtime(lambda prompt: cut, tmp_path)
+    pool = InterestPool.from_catalog(ds.items.column("category").to_pylist(), vectors)
+    outcome = mine_interests({"u3": contexts["u3"]}, runtime, pool, InterestsConfig(), vectors)
+    assert outcome.counts["failed_calls"] == 1 and outcome.counts["salvaged_answers"] == 1
+    assert kept_interests(outcome.table) == {"u3": ["journaling in notebooks"]}
+
+
+def test_salvage_items_keeps_only_complete_valid_items():
+    from recgpt.stages.schemas import PredictedTag, salvage_items
+
+    text = '{"tags": [{"tag": "a b", "reason": "r"}, {"tag": 3}, {"tag": "c d", "reason": "s"}, {"tag": "e'
+    assert [t.tag for t in salvage_items(text, PredictedTag)] == ["a b", "c d"]
+    assert salvage_items("no list here", PredictedTag) == []

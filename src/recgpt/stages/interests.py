@@ -18,7 +18,7 @@ from recgpt.stages.context import UserContext
 from recgpt.stages.interest_pool import InterestPool, category_interest
 from recgpt.stages.outcome import StageOutcome
 from recgpt.stages.postchecks import Candidate, EmbeddingCache, check_interests, count_failures
-from recgpt.stages.schemas import InterestsAnswer
+from recgpt.stages.schemas import InterestsAnswer, MinedInterest, salvage_items
 
 TASK = "interests"
 
@@ -81,7 +81,8 @@ def mine_interests(
     rows = []
     for user, result in zip(users, results):
         answer = result.value if result.ok and isinstance(result.value, InterestsAnswer) else None
-        mined = answer.interests if answer else []
+        mined = answer.interests if answer else salvage_items(result.text or "", MinedInterest)
+        outcome.counts["salvaged_answers"] += 0 if answer or not mined else 1
         if result.ok and not mined:
             outcome.counts["empty_answers"] += 1
         candidates = [Candidate(m.interest.strip(), m.reason.strip()) for m in mined]

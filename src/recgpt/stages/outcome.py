@@ -1,7 +1,8 @@
 """What a stage returns besides its table: counts of calls, bad answers and post-check removals, and usage.
 
 ``StageOutcome.counts`` keys (every stage): ``users``, ``calls``, ``failed_calls`` (the runtime gave up:
-empty, unparsable or wrong-schema answers after its repairs), ``cached_calls``, ``candidates`` (rows the
+empty, unparsable or wrong-schema answers after its repairs), ``salvaged_answers`` (failed list
+answers cut off by ``max_tokens`` whose complete items were kept), ``cached_calls``, ``candidates`` (rows the
 model wrote), ``passed``, and one key per post-check (``duplicate``, ``ungrounded``, ...) with the rows it
 removed. ``usage``: prompt/completion tokens and seconds, totals over the calls.
 """

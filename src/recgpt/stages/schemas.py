@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field
+import json
+
+from pydantic import BaseModel, Field, ValidationError
 
 
 class MinedInterest(BaseModel):
@@ -45,3 +47,24 @@ class ExplanationAnswer(BaseModel):
     """LLM_RE's answer: Appendix B's {"Explanation": "..."}."""
 
     explanation: str = Field(max_length=90)
+
+
+def salvage_items(text: str, item_model: type[BaseModel]) -> list[BaseModel]:
+    """The complete, valid items of a list answer that was cut off (a weak model that keeps adding items
+    until ``max_tokens``): every ``{...}`` after the first ``[`` that parses and validates, in order."""
+    decoder = json.JSONDecoder()
+    start = text.find("[")
+    items: list[BaseModel] = []
+    if start < 0:
+        return items
+    position = start + 1
+    while (brace := text.find("{", position)) >= 0:
+        try:
+            obj, position = decoder.raw_decode(text, brace)
+        except ValueError:
+            break
+        try:
+            items.append(item_model.model_validate(obj))
+        except ValidationError:
+            continue
+    return items

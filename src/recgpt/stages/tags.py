@@ -22,7 +22,7 @@ from recgpt.stages.context import UserContext
 from recgpt.stages.outcome import StageOutcome
 from recgpt.stages.postchecks import Candidate, EmbeddingCache, check_tags, count_failures
 from recgpt.stages.phi import short_title
-from recgpt.stages.schemas import TagsAnswer
+from recgpt.stages.schemas import PredictedTag, TagsAnswer, salvage_items
 from recgpt.stages.text import season
 
 TASK = "tags"
@@ -138,7 +138,9 @@ def predict_tags(
             answer = result.value if result.ok and isinstance(result.value, TagsAnswer) else None
             if result.ok and not (answer and answer.tags):
                 outcome.counts["empty_answers"] += 1
-            for t in answer.tags if answer else []:
+            found = answer.tags if answer else salvage_items(result.text or "", PredictedTag)
+            outcome.counts["salvaged_answers"] += 0 if answer or not found else 1
+            for t in found:
                 candidates.append(Candidate(t.tag.strip(), t.reason.strip()))
                 owners.append(request.variables["interest"])
         verdicts = check_tags(candidates, contexts[user].recent, brands or [], config, vectors)
