@@ -85,12 +85,14 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=2000)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--k", type=int, default=100)
+    parser.add_argument("--skip-small", action="store_true", help="only the generated large catalog")
+    parser.add_argument("--skip-large", action="store_true", help="only the Amazon Office catalog")
     parser.add_argument("--large-hnsw", action="store_true", help="also build HNSW on the large catalog (slow)")
     args = parser.parse_args()
     faiss.omp_set_num_threads(args.threads)
     os.environ["OMP_NUM_THREADS"] = str(args.threads)
     rng = np.random.default_rng(0)
-    if args.model:
+    if args.model and not args.skip_small:
         from recgpt.retrieval.tar import TARRecommender
 
         model = TARRecommender.load(args.model)
@@ -101,7 +103,10 @@ def main() -> None:
     else:
         items, queries, name = unit(rng.normal(size=(2420, 64))), unit(rng.normal(size=(args.queries, 64))), \
             "Amazon Office-sized catalog (random unit vectors)"
-    report(name, items, queries, [("exact", {}), ("hnsw", {"m": 32, "ef_search": 128})], args.k)
+    if not args.skip_small:
+        report(name, items, queries, [("exact", {}), ("hnsw", {"m": 32, "ef_search": 128})], args.k)
+    if args.skip_large:
+        return
     large = clustered(args.n_large, 64, 2000, 0.1, rng)
     large_q = clustered(args.queries, 64, 2000, 0.1, np.random.default_rng(1))
     specs = [("exact", {}), ("ivf", {"nlist": 4096, "nprobe": 16}), ("ivf", {"nlist": 4096, "nprobe": 32})]

@@ -11,7 +11,7 @@ from recgpt.data.store import save_dataset
 from recgpt.retrieval.synthetic import planted_dataset
 
 SETTINGS = ["dim=16", "emb_dim=8", "hidden=32", "max_len=10", "epochs=30", "batch_size=16", "n_negatives=40",
-            "threads=1", "dropout=0.0", "lr=0.01", "eval_every=5"]
+            "threads=1", "dropout=0.0", "lr=0.01", "eval_every=5", "tag_encoder=scratch"]
 
 
 def test_train_evaluate_and_recommend(tmp_path):

@@ -15,7 +15,7 @@ from recgpt.retrieval.train import TARConfig
 
 SMALL = dict(
     dim=16, emb_dim=8, hidden=32, max_len=10, epochs=40, batch_size=16, n_negatives=40, eval_every=0,
-    threads=1, dropout=0.0, lr=1e-2,
+    threads=1, dropout=0.0, lr=1e-2, tag_encoder="scratch",
 )
 
 
@@ -115,7 +115,7 @@ def test_save_and_load_give_the_same_recommendations(model, tmp_path):
 
 @pytest.mark.parametrize("encoder", ["minilm_init", "minilm_feed"])
 def test_minilm_tag_encoders_train_and_reload(dataset, encoder, tmp_path):
-    config = TARConfig(**(SMALL | {"epochs": 8}), tag_encoder=encoder)
+    config = TARConfig(**(SMALL | {"epochs": 8, "tag_encoder": encoder}))
     model = TARRecommender(config).fit(dataset, "test", log=lambda line: None)
     assert model.training_log[-1]["l_tag"] < model.training_log[0]["l_tag"]
     before = model.recommend(["u1_1"], k=5, tags={"u1_1": ["golden binder"]}, beta=0.0)

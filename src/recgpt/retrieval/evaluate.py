@@ -82,7 +82,7 @@ def write_table(rows: list[dict], path: str | Path) -> Path:
 
 def pivot(rows: list[dict], metrics=("recall", "ndcg", "categories", "long_tail", "gini"), k: int = 20) -> str:
     """A Markdown table: one line per method, one column per metric at ``k``."""
-    methods = list(dict.fromkeys(r["method"] for r in rows))
+    methods = list(dict.fromkeys(r["method"] for r in rows if r["k"] == k and r["metric"] in metrics))
     lines = ["| method | " + " | ".join(f"{m}@{k}" for m in metrics) + " |",
              "|---" * (len(metrics) + 1) + "|"]
     for method in methods:

@@ -77,10 +77,18 @@ class TARRecommender:
 
     def _tag_input(self, texts: list[str]) -> torch.Tensor:
         if self.config.tag_encoder == "minilm_feed":
-            from recgpt.embeddings import embed
-
-            return torch.from_numpy(embed(list(texts)))
+            return torch.from_numpy(self._minilm_vectors(texts))
         return tokenize_tags(texts, self.config.max_tag_tokens)
+
+    def _minilm_vectors(self, texts: list[str]) -> np.ndarray:
+        """MiniLM sentence vectors (n, 384), cached per text (tags repeat: titles, a user's LLM tags)."""
+        from recgpt.embeddings import embed
+
+        cache = self.__dict__.setdefault("_minilm_cache", {})
+        missing = list(dict.fromkeys(t for t in texts if t not in cache))
+        if missing:
+            cache.update(zip(missing, embed(missing)))
+        return np.stack([cache[t] for t in texts]) if texts else np.zeros((0, 384), np.float32)
 
     def training_tags(self) -> list[str]:
         titles = self.catalog.titles
