@@ -45,7 +45,7 @@ def test_interests_with_the_embedded_model(setup):
     outcome = mine_interests(contexts, runtime, pool, InterestsConfig(max_tokens=96, ask_interests=3, pool_size=5), vectors)
     c = outcome.counts
     assert c["calls"] == 2 and c["users"] == 2
-    assert c["candidates"] == c["passed"] + sum(c[k] for k in ("empty", "duplicate", "ungrounded", "over_cap"))
+    assert c["candidates"] == c["passed"] + sum(c[k] for k in ("empty", "necessity", "duplicate", "ungrounded", "over_cap"))
     assert outcome.usage["completion_tokens"] > 0
     for row in outcome.table.to_pylist():
         assert row["user_id"] in contexts and row["stage"] in ("listed", "extended") and row["interest"]

@@ -23,12 +23,14 @@ def test_interest_checks_drop_duplicates_hallucinations_and_cap(vectors):
         Candidate("smart home automation", "purchased smart home accessories"),  # Table 1's hallucination
         Candidate("journaling in notebooks", "bought a Moleskine notebook"),
         Candidate("", "nothing"),
+        Candidate("buying paper", "bought notebooks"),  # Table 1's necessity
     ]
     verdicts = check_interests(cands, HISTORY, InterestsConfig(max_interests=5), vectors)
-    assert verdicts == [None, "duplicate", "ungrounded", None, "empty"]
+    assert verdicts == [None, "duplicate", "ungrounded", None, "empty", "necessity"]
     capped = check_interests(cands, HISTORY, InterestsConfig(max_interests=1), vectors)
     assert capped[3] == "over_cap"
-    assert count_failures(capped) == {"passed": 1, "duplicate": 1, "ungrounded": 1, "over_cap": 1, "empty": 1}
+    assert count_failures(capped) == {"passed": 1, "duplicate": 1, "ungrounded": 1, "over_cap": 1, "empty": 1,
+                                      "necessity": 1}
 
 
 def test_interest_without_history_is_ungrounded(vectors):

@@ -54,6 +54,11 @@ class InterestsConfig(StageRunConfig):
     history_lines: int = Field(30, ge=1, description="at most this many compressed behavior lines (newest)")
     history_chars: int = Field(2500, ge=100, description="and at most this many characters (~700 tokens)")
     duplicate_similarity: float = Field(0.9, gt=0, le=1, description="MiniLM cosine at which two are duplicates")
+    necessity_words: list[str] = Field(
+        default_factory=lambda: ["buy", "buying", "purchase", "purchasing", "shopping", "restock", "restocking",
+                                 "necessities", "necessity", "consumables", "chores"],
+        description="an interest naming one of these is a need, not an interest (Table 1's necessity)",
+    )
     grounding_similarity: float = Field(
         0.3, ge=0, le=1, description="min cosine between an interest and its closest history item text"
     )

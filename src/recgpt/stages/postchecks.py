@@ -70,11 +70,15 @@ def count_failures(verdicts: Iterable[str | None]) -> Counter:
 def check_interests(
     candidates: list[Candidate], history_texts: list[str], config: InterestsConfig, vectors: EmbeddingCache
 ) -> list[str | None]:
-    """Verdicts for one user's interests, in order: empty, duplicate, ungrounded, over_cap, or None."""
+    """Verdicts for one user's interests, in order: empty, necessity (names a need such as "buying
+    paper", Table 1), duplicate, ungrounded, over_cap, or None."""
     verdicts: list[str | None] = [None] * len(candidates)
+    necessity = {w.lower() for w in config.necessity_words}
     for i, c in enumerate(candidates):
         if not normalise(c.text):
             verdicts[i] = "empty"
+        elif set(words(c.text)) & necessity:
+            verdicts[i] = "necessity"
     alive = [i for i, v in enumerate(verdicts) if v is None]
     texts = [candidates[i].text for i in alive]
     _, dropped = greedy_dedupe(texts, vectors(texts) if texts else None, config.duplicate_similarity)
