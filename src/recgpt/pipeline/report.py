@@ -58,12 +58,15 @@ def verdict_blocks(metrics: dict, k: int) -> list:
     n = metrics["sample"]["users"]
     noise = _ci_halfwidth(collab[f"recall@{k}"], n)
 
-    def line(name: str, key: str, higher_is_better: bool = True, method: str = "fused") -> str:
-        a, b = m[method][key], collab[key]
+    def line(name: str, key: str, higher_is_better: bool = True, method: str = "fused",
+             against: str = "collaborative", block: dict | None = None) -> str:
+        values = block or m
+        a, b = values[method][key], values[against][key]
         change = None if b == 0 else (a - b) / b
         better = (a > b) if higher_is_better else (a < b)
         word = "better" if better else ("equal" if a == b else "worse")
-        return f"**{name}**: {method} {_fmt(a, 3)} vs collaborative-only {_fmt(b, 3)} ({_pct(change)}, {word})"
+        other = "collaborative-only" if against == "collaborative" else against
+        return f"**{name}**: {method} {_fmt(a, 3)} vs {other} {_fmt(b, 3)} ({_pct(change)}, {word})"
 
     items = [
         line(f"Accuracy, Recall@{k}", f"recall@{k}"),
@@ -72,6 +75,14 @@ def verdict_blocks(metrics: dict, k: int) -> list:
         line(f"Long tail, share of top-{k} slots outside the 20% most popular items", f"long_tail@{k}"),
         line(f"Concentration, Gini of exposure over the catalog (lower is fairer)", f"gini@{k}", False),
     ]
+    if "classic" in m:
+        items.append(line(f"Against the classic baseline ({metrics.get('classic_name', 'classic')}), Recall@{k}",
+                          f"recall@{k}", against="classic"))
+    everyone = (metrics.get("all_users") or {}).get("methods", {})
+    if "collaborative" in everyone and "classic" in everyone:
+        items.append(line(f"All {metrics['all_users']['users']} test users, the retriever's collaborative side "
+                          f"against the classic baseline, Recall@{k}", f"recall@{k}", method="collaborative",
+                          against="classic", block=everyone))
     beta = metrics.get("beta_tuned")
     if beta is not None and beta >= 1.0:
         items.append("The beta tuned on dev is 1: on this data the dev fold preferred the collaborative signal alone, "
