@@ -64,6 +64,18 @@ def count_failures(verdicts: Iterable[str | None]) -> Counter:
     return Counter(v or "passed" for v in verdicts)
 
 
+def mark_duplicates(
+    candidates: list[Candidate], verdicts: list[str | None], vectors: EmbeddingCache, threshold: float
+) -> None:
+    """Set ``"duplicate"`` on every still-passing candidate that repeats an earlier passing one (same
+    normalised text or MiniLM cosine >= ``threshold``), in place."""
+    alive = [i for i, v in enumerate(verdicts) if v is None]
+    texts = [candidates[i].text for i in alive]
+    _, dropped = greedy_dedupe(texts, vectors(texts) if texts else None, threshold)
+    for j in dropped:
+        verdicts[alive[j]] = "duplicate"
+
+
 # -- interests ----------------------------------------------------------------------------------------------
 
 
@@ -79,11 +91,7 @@ def check_interests(
             verdicts[i] = "empty"
         elif set(words(c.text)) & necessity:
             verdicts[i] = "necessity"
-    alive = [i for i, v in enumerate(verdicts) if v is None]
-    texts = [candidates[i].text for i in alive]
-    _, dropped = greedy_dedupe(texts, vectors(texts) if texts else None, config.duplicate_similarity)
-    for j in dropped:
-        verdicts[alive[j]] = "duplicate"
+    mark_duplicates(candidates, verdicts, vectors, config.duplicate_similarity)
     alive = [i for i, v in enumerate(verdicts) if v is None]
     if alive:
         history = [t for t in history_texts if t.strip()]
@@ -174,9 +182,5 @@ def check_tags(
             copied = any(tag == r or (len(tag.split()) >= 3 and tag in r) for r in recent_norm)
             if copied or sims[k] >= config.history_copy_similarity:
                 verdicts[i] = "history_copy"
-    alive = [i for i, v in enumerate(verdicts) if v is None]
-    texts = [candidates[i].text for i in alive]
-    _, dropped = greedy_dedupe(texts, vectors(texts) if texts else None, config.near_duplicate_similarity)
-    for j in dropped:
-        verdicts[alive[j]] = "duplicate"
+    mark_duplicates(candidates, verdicts, vectors, config.near_duplicate_similarity)
     return verdicts
