@@ -8,7 +8,7 @@ Spec strings (``CompressionConfig.tokenizer``):
 * ``"hf:NAME_OR_PATH"``: a Hugging Face tokenizer (``transformers.AutoTokenizer``), for other models.
 * ``"approx"`` or ``"approx:CHARS_PER_TOKEN"``: characters / 3.0, rounded up. Fast, for benchmarks and
   tests. Measured with SmolLM2's tokenizer: 2.9 characters per token on compressed Amazon Office text,
-  2.3 on the number-heavy titles of the generated lifelong log (see ``docs/sections/data.md``).
+  2.3 on the number-heavy titles of the generated lifelong log (see README.md, "Data and compressed behavior").
 """
 
 from __future__ import annotations
