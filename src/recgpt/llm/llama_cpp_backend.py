@@ -83,7 +83,8 @@ class LlamaCppBackend(Backend):
                     from llama_cpp import Llama
                 except ImportError as exc:
                     raise BackendError(
-                        "llama-cpp-python is not installed; build it portably (run scripts/bootstrap.sh; README.md, "LLM runtime")"
+                        "llama-cpp-python is not installed; build it portably: run scripts/bootstrap.sh "
+                        "(see the README's LLM runtime section)"
                     ) from exc
                 self._llm = Llama(
                     model_path=str(self.model_path), n_ctx=self.n_ctx, n_threads=self.threads,

@@ -28,7 +28,7 @@ class TARConfig(StrictConfig):
     tag_encoder: Literal["scratch", "minilm_init", "minilm_feed"] = Field(
         "minilm_feed",
         description="tag tower input: own token embeddings, MiniLM-initialised ones, or MiniLM sentence vectors "
-        "(minilm_feed measured best on Amazon Office dev, README.md, "Retrieval")",
+        "(minilm_feed measured best on Amazon Office dev, README.md, Retrieval)",
     )
     tag_source: Literal["title", "short"] = Field("title", description="training tag of an item: its title or last words")
     tag_word_dropout: float = Field(0.3, ge=0, lt=1, description="share of tag tokens dropped in training")
