@@ -28,14 +28,7 @@ class StrictConfig(BaseModel):
     def from_yaml(cls: type[T], path: str | Path, overrides: dict[str, Any] | None = None) -> T:
         """Load ``path`` (YAML mapping), apply dotted ``overrides`` such as ``{"llm.backend": "fake"}``."""
         path = Path(path)
-        try:
-            raw = yaml.safe_load(path.read_text()) or {}
-        except FileNotFoundError as exc:
-            raise ConfigError(f"{path}: configuration file not found") from exc
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
-        if not isinstance(raw, dict):
-            raise ConfigError(f"{path}: expected a mapping at the top level, got {type(raw).__name__}")
+        raw = read_yaml_mapping(path)
         for dotted, value in (overrides or {}).items():
             set_dotted(raw, dotted, value)
         return cls.from_dict(raw, source=str(path))
@@ -49,6 +42,21 @@ class StrictConfig(BaseModel):
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+
+
+def read_yaml_mapping(
+    path: Path, error: type[Exception] = ConfigError, what: str = "configuration file"
+) -> dict[str, Any]:
+    """The YAML mapping in ``path`` (an empty file is ``{}``); ``error`` names the file and what is wrong."""
+    try:
+        raw = yaml.safe_load(Path(path).read_text()) or {}
+    except FileNotFoundError as exc:
+        raise error(f"{path}: {what} not found") from exc
+    except yaml.YAMLError as exc:
+        raise error(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise error(f"{path}: expected a mapping at the top level, got {type(raw).__name__}")
+    return raw
 
 
 def set_dotted(mapping: dict[str, Any], dotted: str, value: Any) -> None:

@@ -14,7 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import yaml
+from recgpt.config import read_yaml_mapping
 
 RUBRIC_DIR = Path(__file__).parent / "rubrics"
 TASKS = ("interests", "tags", "explanations")
@@ -93,15 +93,7 @@ class Rubric:
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except FileNotFoundError as exc:
-        raise RubricError(f"{path}: rubric file not found") from exc
-    except yaml.YAMLError as exc:
-        raise RubricError(f"{path}: not valid YAML: {exc}") from exc
-    if not isinstance(raw, dict):
-        raise RubricError(f"{path}: expected a mapping at the top level")
-    return raw
+    return read_yaml_mapping(path, RubricError, "rubric file")
 
 
 def _require(raw: dict[str, Any], key: str, path: Path) -> Any:
