@@ -56,25 +56,31 @@ def index_bytes(index) -> int:
         return (Path(tmp) / "index.faiss").stat().st_size
 
 
-def report(name: str, vectors: np.ndarray, queries: np.ndarray, specs: list[tuple[str, dict]], k: int) -> None:
+def report(name: str, vectors: np.ndarray, queries: np.ndarray, specs: list[tuple], k: int) -> None:
+    """specs: (kind, build options, [search-time options, ...]); one table row per search-time setting."""
     print(f"\n## {name}: {len(vectors):,} items x {vectors.shape[1]} dims, {len(queries)} queries, batch 1, k={k}")
     print("| index | build s | memory MiB (file / RSS growth) | p50 ms | p99 ms | recall@100 vs exact |")
     print("|---|---|---|---|---|---|")
     exact_ids = None
-    for kind, options in specs:
+    for kind, options, settings in specs:
         rss = psutil.Process().memory_info().rss
         start = time.perf_counter()
         index = make_index(kind, **options).build(vectors)
         build = time.perf_counter() - start
         grown = (psutil.Process().memory_info().rss - rss) / 2**20
-        p50, p99 = latency(index, queries[:1000], k)
-        ids = index.search(queries, 100)[1]
-        if kind == "exact":
-            exact_ids = ids
-        rec = recall(ids, exact_ids) if exact_ids is not None else float("nan")
-        label = kind + ("" if not options else " " + ",".join(f"{a}={b}" for a, b in options.items()))
-        print(f"| {label} | {build:.1f} | {index_bytes(index) / 2**20:.0f} / {grown:.0f} | {p50:.3f} | {p99:.3f} "
-              f"| {rec:.4f} |", flush=True)
+        size = index_bytes(index) / 2**20
+        for setting in settings or [{}]:
+            index.options.update(setting)
+            index._configure()
+            p50, p99 = latency(index, queries[:1000], k)
+            ids = index.search(queries, 100)[1]
+            if kind == "exact":
+                exact_ids = ids
+            rec = recall(ids, exact_ids) if exact_ids is not None else float("nan")
+            shown = {a: index.options[a] for a in options | setting}  # as built (IVF caps nlist)
+            label = kind + ("" if not shown else " " + ",".join(f"{a}={b}" for a, b in shown.items()))
+            print(f"| {label} | {build:.1f} | {size:.0f} / {grown:.0f} | {p50:.3f} | {p99:.3f} | {rec:.4f} |",
+                  flush=True)
         del index
 
 
@@ -87,7 +93,9 @@ def main() -> None:
     parser.add_argument("--k", type=int, default=100)
     parser.add_argument("--skip-small", action="store_true", help="only the generated large catalog")
     parser.add_argument("--skip-large", action="store_true", help="only the Amazon Office catalog")
+    parser.add_argument("--nprobe", type=int, nargs="+", default=[32, 64, 128, 256], help="IVF lists probed")
     parser.add_argument("--large-hnsw", action="store_true", help="also build HNSW on the large catalog (slow)")
+    parser.add_argument("--ef-search", type=int, nargs="+", default=[128, 256, 512], help="HNSW search depths")
     args = parser.parse_args()
     faiss.omp_set_num_threads(args.threads)
     os.environ["OMP_NUM_THREADS"] = str(args.threads)
@@ -104,14 +112,15 @@ def main() -> None:
         items, queries, name = unit(rng.normal(size=(2420, 64))), unit(rng.normal(size=(args.queries, 64))), \
             "Amazon Office-sized catalog (random unit vectors)"
     if not args.skip_small:
-        report(name, items, queries, [("exact", {}), ("hnsw", {"m": 32, "ef_search": 128})], args.k)
+        specs = [("exact", {}, None), ("hnsw", {"m": 32}, [{"ef_search": 128}])]
+        report(name, items, queries, specs, args.k)
     if args.skip_large:
         return
     large = clustered(args.n_large, 64, 2000, 0.1, rng)
     large_q = clustered(args.queries, 64, 2000, 0.1, np.random.default_rng(1))
-    specs = [("exact", {}), ("ivf", {"nlist": 4096, "nprobe": 16}), ("ivf", {"nlist": 4096, "nprobe": 32})]
+    specs = [("exact", {}, None), ("ivf", {"nlist": 4096}, [{"nprobe": n} for n in args.nprobe])]
     if args.large_hnsw:
-        specs.append(("hnsw", {"m": 16, "ef_construction": 80, "ef_search": 128}))
+        specs.append(("hnsw", {"m": 32, "ef_construction": 80}, [{"ef_search": e} for e in args.ef_search]))
     report(f"generated catalog", large, large_q, specs, args.k)
 
 

@@ -36,15 +36,15 @@ def test_all_three_losses_fall(model):
 
 
 def test_tags_steer_retrieval_at_beta_zero(model):
-    """A user of the crimson cluster asking for 'emerald lamp' gets emerald-cluster items (cluster 2)."""
-    recs = model.recommend(["u0_0"], k=5, tags={"u0_0": ["emerald lamp"]}, beta=0.0)
+    """A user of the crimson cluster asking for 'emerald stapler' gets emerald-stapler items (cluster 2)."""
+    recs = model.recommend(["u0_0"], k=5, tags={"u0_0": ["emerald stapler"]}, beta=0.0)
     assert all(i.startswith("i2_") for i in recs.item_ids[0])
     collaborative = model.recommend(["u0_0"], k=3, beta=1.0)
     assert all(i.startswith("i0_") for i in collaborative.item_ids[0])
 
 
 def test_fusion_gives_each_tag_a_share(model):
-    recs = model.recommend(["u0_0"], k=6, tags={"u0_0": ["emerald lamp", "azure notebook"]}, beta=0.0)
+    recs = model.recommend(["u0_0"], k=6, tags={"u0_0": ["emerald stapler", "azure notebook"]}, beta=0.0)
     clusters = [i.split("_")[0] for i in recs.item_ids[0]]
     assert clusters.count("i2") == 3 and clusters.count("i1") == 3
     assert clusters[:2] in (["i2", "i1"], ["i1", "i2"])  # round-robin alternates
@@ -122,3 +122,32 @@ def test_minilm_tag_encoders_train_and_reload(dataset, encoder, tmp_path):
     model.save(tmp_path)
     after = TARRecommender.load(tmp_path).recommend(["u1_1"], k=5, tags={"u1_1": ["golden binder"]}, beta=0.0)
     assert (before.item_ids == after.item_ids).all()
+
+
+def test_item_tower_reads_only_the_chosen_features(dataset):
+    """An id-free item tower still learns the planted clusters from category and brand alone."""
+    config = TARConfig(**(SMALL | {"item_features": ["category", "brand"]}))
+    model = TARRecommender(config).fit(dataset, "test", log=lambda line: None)
+    assert set(model.net.item_tower.embeddings) == {"category", "brand"}
+    recs = model.recommend(["u0_0"], k=3, beta=1.0)
+    assert all(i.startswith("i0_") for i in recs.item_ids[0])
+    with pytest.raises(ValueError, match="item_features"):
+        TARConfig(item_features=["colour"])
+    with pytest.raises(ValueError, match="item_features"):
+        TARConfig(item_features=[])
+
+
+def test_cosine_schedule_decays_the_rate_to_zero():
+    import torch
+
+    from recgpt.retrieval.train import set_learning_rate
+
+    optim = torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    config = TARConfig(lr=0.01, epochs=10, lr_schedule="cosine")
+    rates = []
+    for progress in (0.0, 5.0, 10.0):
+        set_learning_rate([optim], config, progress)
+        rates.append(optim.param_groups[0]["lr"])
+    assert rates == pytest.approx([0.01, 0.005, 0.0], abs=1e-12)
+    set_learning_rate([optim], TARConfig(lr=0.01, epochs=10), 7.5)
+    assert optim.param_groups[0]["lr"] == 0.01

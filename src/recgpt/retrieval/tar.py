@@ -63,6 +63,7 @@ class TARRecommender:
         item_tower = ItemTower(
             catalog.category, catalog.brand, discretize(catalog.price, c.price_buckets),
             discretize(self.popularity.astype(float), c.pop_buckets), c.emb_dim, c.hidden, c.dim, c.dropout,
+            features=tuple(c.item_features), title_vectors=self._title_vectors(catalog, pretrained),
         )
         tower_cls = SequenceUserTower if c.user_tower == "sequence" else MeanPoolUserTower
         user_tower = tower_cls(
@@ -74,6 +75,14 @@ class TARRecommender:
             init = minilm_token_embeddings() if pretrained else np.zeros((30522, 384), np.float32)
         tag_tower = TagTower(c.tag_encoder, 30522, c.emb_dim, c.hidden, c.dim, c.dropout, init)
         self.net = TARNet(item_tower, user_tower, tag_tower, c.normalize)
+
+    def _title_vectors(self, catalog: Catalog, pretrained: bool) -> np.ndarray | None:
+        """MiniLM vectors of the titles for the item tower's "title" feature (zeros on load: the state has them)."""
+        if "title" not in self.config.item_features:
+            return None
+        if not pretrained:
+            return np.zeros((len(catalog), 384), np.float32)
+        return self._minilm_vectors(catalog.titles)
 
     def _tag_input(self, texts: list[str]) -> torch.Tensor:
         if self.config.tag_encoder == "minilm_feed":

@@ -35,38 +35,53 @@ def discretize(values: np.ndarray, buckets: int) -> np.ndarray:
     return out
 
 
-class ItemTower(nn.Module):
-    """h_v for every item at once: features are fixed buffers, so ``forward()`` returns (n_items, d)."""
+ITEM_FEATURES = ("id", "category", "brand", "price", "popularity", "title")
 
-    def __init__(self, category, brand, price_bucket, pop_bucket, emb_dim, hidden, out_dim, dropout):
+
+class ItemTower(nn.Module):
+    """h_v for every item at once: features are fixed buffers, so ``forward()`` returns (n_items, d).
+
+    ``features`` picks which of :data:`ITEM_FEATURES` are embedded and concatenated before the DNN; "title"
+    projects a fixed text vector per item (``title_vectors`` (n_items, t), e.g. MiniLM's 384-d) to ``emb_dim``.
+    """
+
+    def __init__(self, category, brand, price_bucket, pop_bucket, emb_dim, hidden, out_dim, dropout,
+                 features=ITEM_FEATURES, title_vectors=None):
         super().__init__()
-        for name, values in (
-            ("category", category), ("brand", brand), ("price_bucket", price_bucket), ("pop_bucket", pop_bucket)
-        ):
-            self.register_buffer(name, torch.as_tensor(np.asarray(values), dtype=torch.long))
-        n_items = len(category)
-        self.n_items = n_items
-        self.item_emb = nn.Embedding(n_items, emb_dim)
-        self.cat_emb = nn.Embedding(int(self.category.max()) + 1, emb_dim)
-        self.brand_emb = nn.Embedding(int(self.brand.max()) + 1, emb_dim)
-        self.price_emb = nn.Embedding(int(self.price_bucket.max()) + 1, emb_dim)
-        self.pop_emb = nn.Embedding(int(self.pop_bucket.max()) + 1, emb_dim)
-        for emb in (self.item_emb, self.cat_emb, self.brand_emb, self.price_emb, self.pop_emb):
-            nn.init.normal_(emb.weight, std=0.1)
-        self.dnn = mlp(5 * emb_dim, hidden, out_dim, dropout)
+        unknown = set(features) - set(ITEM_FEATURES)
+        if unknown or not features:
+            raise ValueError(f"item tower features must be a non-empty subset of {ITEM_FEATURES}, got {features}")
+        self.features = tuple(f for f in ITEM_FEATURES if f in features)
+        values = {"category": category, "brand": brand, "price": price_bucket, "popularity": pop_bucket}
+        self.n_items = len(category)
+        self.embeddings = nn.ModuleDict()
+        for name in self.features:
+            if name == "title":
+                if title_vectors is None:
+                    raise ValueError("item tower feature 'title' needs title_vectors")
+                self.register_buffer("title_vectors", torch.as_tensor(np.asarray(title_vectors), dtype=torch.float32))
+                self.title_proj = nn.Linear(self.title_vectors.shape[1], emb_dim)
+                continue
+            if name == "id":
+                rows = self.n_items
+            else:
+                self.register_buffer(f"{name}_code", torch.as_tensor(np.asarray(values[name]), dtype=torch.long))
+                rows = int(getattr(self, f"{name}_code").max()) + 1
+            self.embeddings[name] = nn.Embedding(rows, emb_dim)
+            nn.init.normal_(self.embeddings[name].weight, std=0.1)
+        self.dnn = mlp(len(self.features) * emb_dim, hidden, out_dim, dropout)
 
     def forward(self) -> torch.Tensor:
-        feats = torch.cat(
-            [
-                self.item_emb.weight,
-                self.cat_emb(self.category),
-                self.brand_emb(self.brand),
-                self.price_emb(self.price_bucket),
-                self.pop_emb(self.pop_bucket),
-            ],
-            dim=-1,
-        )
-        return self.dnn(feats)
+        feats = [self._feature(name) for name in self.features]
+        return self.dnn(torch.cat(feats, dim=-1))
+
+    def _feature(self, name: str) -> torch.Tensor:
+        """(n_items, emb_dim) input block of one feature."""
+        if name == "title":
+            return self.title_proj(self.title_vectors)
+        if name == "id":
+            return self.embeddings["id"].weight
+        return self.embeddings[name](getattr(self, f"{name}_code"))
 
 
 def pad_items(h_items: torch.Tensor) -> torch.Tensor:

@@ -32,6 +32,11 @@ class TARConfig(StrictConfig):
     )
     tag_source: Literal["title", "short"] = Field("title", description="training tag of an item: its title or last words")
     tag_word_dropout: float = Field(0.3, ge=0, lt=1, description="share of tag tokens dropped in training")
+    item_features: list[Literal["id", "category", "brand", "price", "popularity", "title"]] = Field(
+        ["id", "category", "brand", "price", "popularity"],
+        min_length=1,
+        description="item tower inputs (embedded, concatenated, then a DNN); title = MiniLM vector of the title",
+    )
     dim: int = Field(64, description="output dimension d of every tower")
     emb_dim: int = Field(32, description="embedding size of each sparse item feature and of tag tokens")
     hidden: int = Field(128, description="hidden width of the DNNs / attention feed-forward")
@@ -47,6 +52,9 @@ class TARConfig(StrictConfig):
     epochs: int = 40
     batch_size: int = 128
     lr: float = 3e-3
+    lr_schedule: Literal["constant", "cosine"] = Field(
+        "constant", description="learning rate over the epochs: constant, or cosine decay from lr to 0"
+    )
     weight_decay: float = 0.0
     n_negatives: int = Field(1024, description="uniformly sampled negative items per batch (shared)")
     alpha: float = Field(0.5, ge=0, le=1, description="L_col + alpha L_tag + (1-alpha) L_cate")
@@ -120,6 +128,16 @@ def make_optimizers(net: torch.nn.Module, config: TARConfig) -> list[torch.optim
     return optimizers
 
 
+def set_learning_rate(optimizers: list[torch.optim.Optimizer], config: TARConfig, progress: float) -> None:
+    """Set every optimizer's rate for ``progress`` epochs done (a float): constant, or cosine decay to 0."""
+    rate = config.lr
+    if config.lr_schedule == "cosine":
+        rate = 0.5 * config.lr * (1.0 + np.cos(np.pi * min(progress / config.epochs, 1.0)))
+    for optim in optimizers:
+        for group in optim.param_groups:
+            group["lr"] = rate
+
+
 def train_tar(
     net: torch.nn.Module,
     data: TrainingData,
@@ -149,7 +167,8 @@ def train_tar(
             start, samples, sums = time.perf_counter(), 0, np.zeros(3)
             batches = length_batches(lengths, trainable, config.batch_size, rng)
             n_batches = len(batches)
-            for rows in batches:
+            for step, rows in enumerate(batches):
+                set_learning_rate(optimizers, config, epoch + step / n_batches)
                 seqs = [data.sequences[r] for r in rows]
                 width = min(config.max_len, int(lengths[rows].max()) - 1)
                 items = left_pad([s[:-1] for s, _ in seqs], width, data.n_items)
