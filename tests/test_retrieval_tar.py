@@ -151,3 +151,21 @@ def test_cosine_schedule_decays_the_rate_to_zero():
     assert rates == pytest.approx([0.01, 0.005, 0.0], abs=1e-12)
     set_learning_rate([optim], TARConfig(lr=0.01, epochs=10), 7.5)
     assert optim.param_groups[0]["lr"] == 0.01
+
+
+def test_models_saved_before_the_feature_choice_still_load(model, tmp_path):
+    import torch
+
+    model.save(tmp_path)
+    blob = torch.load(tmp_path / "model.pt", weights_only=False)
+    legacy = {"embeddings.id.": "item_emb.", "embeddings.category.": "cat_emb.", "category_code": "category",
+              "popularity_code": "pop_bucket"}
+    state = {}
+    for key, value in blob["state"].items():
+        for new, old in legacy.items():
+            key = key.replace(new, old)
+        state[key] = value
+    assert "item_tower.item_emb.weight" in state and "item_tower.pop_bucket" in state
+    torch.save(blob | {"state": state}, tmp_path / "model.pt")
+    loaded = TARRecommender.load(tmp_path)
+    assert (loaded.recommend(["u0_0"], 5).item_ids == model.recommend(["u0_0"], 5).item_ids).all()

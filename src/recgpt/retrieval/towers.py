@@ -75,6 +75,19 @@ class ItemTower(nn.Module):
         feats = [self._feature(name) for name in self.features]
         return self.dnn(torch.cat(feats, dim=-1))
 
+    # state-dict names of models saved before the feature choice existed -> current names
+    _LEGACY_NAMES = {
+        "item_emb.": "embeddings.id.", "cat_emb.": "embeddings.category.", "brand_emb.": "embeddings.brand.",
+        "price_emb.": "embeddings.price.", "pop_emb.": "embeddings.popularity.", "category": "category_code",
+        "brand": "brand_code", "price_bucket": "price_code", "pop_bucket": "popularity_code",
+    }
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        for old, new in self._LEGACY_NAMES.items():
+            for key in [k for k in state_dict if k == prefix + old or (old.endswith(".") and k.startswith(prefix + old))]:
+                state_dict[prefix + new + key[len(prefix + old):]] = state_dict.pop(key)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
     def _feature(self, name: str) -> torch.Tensor:
         """(n_items, emb_dim) input block of one feature."""
         if name == "title":
