@@ -1,8 +1,9 @@
 """Vector indexes over item vectors (FAISS, inner product) and the wrapper that puts one behind a model.
 
 - ``exact``: IndexFlatIP, brute force, the default and the reference.
-- ``hnsw``: IndexHNSWFlat (inner product), graph search for large catalogs; ``m``, ``ef_construction``, ``ef_search``.
-- ``ivf``: IndexIVFFlat (inner product), k-means lists; ``nlist``, ``nprobe``.
+- ``hnsw``: IndexHNSWFlat, graph search for large catalogs; ``m``, ``ef_construction``, ``ef_search``.
+- ``ivf``: IndexIVFFlat, k-means lists; ``nlist``, ``nprobe``.
+Both search inner products through the L2 transform of :class:`VectorIndex`.
 
 Every index answers ``search(queries (n, d) float32, depth) -> (scores (n, depth), positions (n, depth))``;
 ``-1`` positions mark missing results. :class:`IndexedRecommender` wraps any embedding model (one exposing
@@ -19,14 +20,26 @@ import numpy as np
 
 
 class VectorIndex:
+    """Base of the indexes. Approximate ones (``l2_transform``) search inner products as L2 distances over
+    vectors augmented with one coordinate, x' = [x, sqrt(M^2 - |x|^2)] and q' = [q, 0] (M = the largest item
+    norm): |q' - x'|^2 = |q|^2 + M^2 - 2 q.x, so the L2 order is the inner-product order even when item vectors
+    are not normalised, where graph and k-means search on raw inner products lose recall."""
+
     kind = "base"
+    l2_transform = False
 
     def __init__(self, **options):
         self.options = options
         self.index = None
+        self.max_norm = 0.0
 
     def build(self, vectors: np.ndarray) -> "VectorIndex":
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        if self.l2_transform:
+            norms = np.einsum("ij,ij->i", vectors, vectors)
+            self.max_norm = float(np.sqrt(norms.max())) if len(norms) else 0.0
+            extra = np.sqrt(np.maximum(self.max_norm**2 - norms, 0.0))[:, None]
+            vectors = np.ascontiguousarray(np.hstack([vectors, extra]), dtype=np.float32)
         self.index = self._make(vectors.shape[1], len(vectors))
         if not self.index.is_trained:  # k-means on a sample: ~50 points per list is plenty
             sample = np.random.default_rng(0).permutation(len(vectors))[: max(50 * self._lists(), 10_000)]
@@ -46,8 +59,14 @@ class VectorIndex:
 
     def search(self, queries: np.ndarray, depth: int) -> tuple[np.ndarray, np.ndarray]:
         depth = min(depth, self.index.ntotal)
-        scores, positions = self.index.search(np.ascontiguousarray(queries, dtype=np.float32), depth)
-        return scores, positions
+        queries = np.ascontiguousarray(queries, dtype=np.float32)
+        if not self.l2_transform:
+            return self.index.search(queries, depth)
+        padded = np.ascontiguousarray(np.hstack([queries, np.zeros((len(queries), 1), np.float32)]))
+        distances, positions = self.index.search(padded, depth)
+        q_norms = np.einsum("ij,ij->i", queries, queries)[:, None]
+        scores = (q_norms + self.max_norm**2 - distances) / 2.0  # back to inner products
+        return np.where(positions >= 0, scores, -np.inf).astype(np.float32), positions
 
     __call__ = search
 
@@ -55,7 +74,8 @@ class VectorIndex:
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         faiss.write_index(self.index, str(folder / "index.faiss"))
-        (folder / "index.json").write_text(json.dumps({"kind": self.kind, "options": self.options}))
+        meta = {"kind": self.kind, "options": self.options, "max_norm": self.max_norm}
+        (folder / "index.json").write_text(json.dumps(meta))
 
     @staticmethod
     def load(folder: str | Path) -> "VectorIndex":
@@ -63,6 +83,9 @@ class VectorIndex:
         meta = json.loads((folder / "index.json").read_text())
         index = make_index(meta["kind"], **meta["options"])
         index.index = faiss.read_index(str(folder / "index.faiss"))
+        index.max_norm = float(meta.get("max_norm", 0.0))
+        if index.l2_transform and index.index.metric_type != faiss.METRIC_L2:  # saved before the transform
+            index.l2_transform = False
         index._configure()
         return index
 
@@ -76,12 +99,13 @@ class ExactIndex(VectorIndex):
 
 class HNSWIndex(VectorIndex):
     kind = "hnsw"
+    l2_transform = True
 
     def __init__(self, m: int = 32, ef_construction: int = 200, ef_search: int = 128):
         super().__init__(m=m, ef_construction=ef_construction, ef_search=ef_search)
 
     def _make(self, dim, n):
-        index = faiss.IndexHNSWFlat(dim, self.options["m"], faiss.METRIC_INNER_PRODUCT)
+        index = faiss.IndexHNSWFlat(dim, self.options["m"], faiss.METRIC_L2)
         index.hnsw.efConstruction = self.options["ef_construction"]
         return index
 
@@ -95,6 +119,7 @@ class HNSWIndex(VectorIndex):
 
 class IVFIndex(VectorIndex):
     kind = "ivf"
+    l2_transform = True
 
     def __init__(self, nlist: int | None = None, nprobe: int = 16):
         super().__init__(nlist=nlist, nprobe=nprobe)
@@ -103,8 +128,8 @@ class IVFIndex(VectorIndex):
         nlist = self.options["nlist"] or max(1, int(4 * np.sqrt(n)))
         nlist = min(nlist, max(1, n // 39))  # k-means needs ~39 points per centroid
         self.options["nlist"] = nlist
-        self._quantizer = faiss.IndexFlatIP(dim)
-        return faiss.IndexIVFFlat(self._quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)
+        self._quantizer = faiss.IndexFlatL2(dim)
+        return faiss.IndexIVFFlat(self._quantizer, dim, nlist, faiss.METRIC_L2)
 
     def _configure(self):
         faiss.extract_index_ivf(self.index).nprobe = self.options["nprobe"]

@@ -62,13 +62,16 @@ class TARRecommender:
         self.catalog, self.train_users, self.popularity = catalog, train_users, popularity
         item_tower = ItemTower(
             catalog.category, catalog.brand, discretize(catalog.price, c.price_buckets),
-            discretize(self.popularity.astype(float), c.pop_buckets), c.emb_dim, c.hidden, c.dim, c.dropout,
+            discretize(self.popularity.astype(float), c.pop_buckets), c.emb_dim, c.hidden, c.dim,
+            c.dropout if c.item_dropout is None else c.item_dropout,
             features=tuple(c.item_features), title_vectors=self._title_vectors(catalog, pretrained),
+            id_residual=c.item_id_residual,
         )
         tower_cls = SequenceUserTower if c.user_tower == "sequence" else MeanPoolUserTower
         user_tower = tower_cls(
             n_users=len(train_users), out_dim=c.dim, hidden=c.hidden, dropout=c.dropout, max_len=c.max_len,
-            n_layers=c.n_layers, n_heads=c.n_heads, use_user_id=c.use_user_id,
+            n_layers=c.n_layers, n_heads=c.n_heads, use_user_id=c.use_user_id, layout=c.sequence_layout,
+            init_std=c.init_std,
         )
         init = None
         if c.tag_encoder == "minilm_init":  # on load the weights come from the state dict

@@ -46,8 +46,12 @@ class ItemTower(nn.Module):
     """
 
     def __init__(self, category, brand, price_bucket, pop_bucket, emb_dim, hidden, out_dim, dropout,
-                 features=ITEM_FEATURES, title_vectors=None):
+                 features=ITEM_FEATURES, title_vectors=None, id_residual=False):
         super().__init__()
+        self.id_residual = None
+        if id_residual:  # a free d-dim item-id vector added to the DNN output (SASRec's item embedding)
+            self.id_residual = nn.Embedding(len(category), out_dim)
+            nn.init.normal_(self.id_residual.weight, std=0.02)
         unknown = set(features) - set(ITEM_FEATURES)
         if unknown or not features:
             raise ValueError(f"item tower features must be a non-empty subset of {ITEM_FEATURES}, got {features}")
@@ -73,7 +77,8 @@ class ItemTower(nn.Module):
 
     def forward(self) -> torch.Tensor:
         feats = [self._feature(name) for name in self.features]
-        return self.dnn(torch.cat(feats, dim=-1))
+        out = self.dnn(torch.cat(feats, dim=-1))
+        return out if self.id_residual is None else out + self.id_residual.weight
 
     # state-dict names of models saved before the feature choice existed -> current names
     _LEGACY_NAMES = {
@@ -135,11 +140,16 @@ class MeanPoolUserTower(nn.Module):
 class SequenceUserTower(nn.Module):
     """Causal self-attention over the last L behaviors (left-padded): h_v + EMB(position) + EMB(behavior).
 
+    layout "pre_norm": pre-LayerNorm layers, then LayerNorm and a linear output; "sasrec": SASRec's layout
+    (LayerNorm of the input, post-LayerNorm layers, the last hidden state is the output).
+
     forward(user_rows, items (B, L), behaviors (B, L), h_items) -> (B, L, d); position t sees items[:, :t+1].
     """
 
-    def __init__(self, n_users, out_dim, hidden, dropout, max_len=50, n_layers=2, n_heads=2, **_):
+    def __init__(self, n_users, out_dim, hidden, dropout, max_len=50, n_layers=2, n_heads=2, layout="pre_norm",
+                 init_std=None, **_):
         super().__init__()
+        self.layout = layout
         self.max_len = max_len
         self.n_heads = n_heads
         self.pos_emb = nn.Embedding(max_len, out_dim)
@@ -147,19 +157,25 @@ class SequenceUserTower(nn.Module):
         nn.init.normal_(self.pos_emb.weight, std=0.02)
         nn.init.normal_(self.beh_emb.weight, std=0.02)
         layer = nn.TransformerEncoderLayer(
-            out_dim, n_heads, dim_feedforward=hidden, dropout=dropout, batch_first=True, norm_first=True,
-            activation="gelu",
+            out_dim, n_heads, dim_feedforward=hidden, dropout=dropout, batch_first=True,
+            norm_first=layout == "pre_norm", activation="gelu",
         )
         self.encoder = nn.TransformerEncoder(layer, n_layers, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(out_dim)
         self.drop = nn.Dropout(dropout)
         self.out = nn.Linear(out_dim, out_dim)
+        if init_std:  # BERT/SASRec initialisation of every weight matrix
+            for param in self.parameters():
+                if param.dim() > 1:
+                    nn.init.normal_(param, std=init_std)
 
     def forward(self, user_rows, items, behaviors, h_items):
         length = items.shape[1]
         pad = items >= h_items.shape[0]
         x = pad_items(h_items)[items] + self.beh_emb(behaviors.clamp(min=0))
         x = x + self.pos_emb.weight[self.max_len - length :].unsqueeze(0)
+        if self.layout == "sasrec":
+            x = self.norm(x)
         x = self.drop(x) * (~pad).unsqueeze(-1).float()
         # allowed[b, q, k]: key k is at or before q and is a real item, or k is q itself (so no row is empty)
         causal = torch.ones(length, length, dtype=torch.bool).tril()
@@ -168,7 +184,7 @@ class SequenceUserTower(nn.Module):
         mask = torch.zeros(allowed.shape).masked_fill(~allowed, float("-inf"))
         mask = mask.repeat_interleave(self.n_heads, dim=0)
         h = self.encoder(x, mask=mask)
-        return self.out(self.norm(h))
+        return h if self.layout == "sasrec" else self.out(self.norm(h))
 
 
 class TagTower(nn.Module):

@@ -37,33 +37,50 @@ class TARConfig(StrictConfig):
         min_length=1,
         description="item tower inputs (embedded, concatenated, then a DNN); title = MiniLM vector of the title",
     )
+    item_id_residual: bool = Field(
+        True, description="add a free d-dim item-id vector to the item tower's output (SASRec's item embedding)"
+    )
+    sequence_layout: Literal["pre_norm", "sasrec"] = Field(
+        "sasrec", description="sequence tower: pre-LN layers + output layer, or SASRec's post-LN layout"
+    )
+    init_std: float | None = Field(
+        None, gt=0, description="sequence tower: normal(0, init_std) for every weight matrix (None = PyTorch's)"
+    )
+    batching: Literal["by_length", "random"] = Field(
+        "by_length", description="training batches of users with similar sequence lengths, or random users"
+    )
     dim: int = Field(64, description="output dimension d of every tower")
     emb_dim: int = Field(32, description="embedding size of each sparse item feature and of tag tokens")
     hidden: int = Field(128, description="hidden width of the DNNs / attention feed-forward")
     max_len: int = Field(50, description="most recent behaviors read by the user tower")
     n_layers: int = 2
     n_heads: int = 2
-    dropout: float = 0.2
+    dropout: float = Field(0.5, ge=0, lt=1, description="dropout of the user and tag towers")
+    item_dropout: float | None = Field(
+        0.0, ge=0, lt=1, description="dropout inside the item tower's DNN (None = same as dropout)"
+    )
     use_user_id: bool = Field(True, description="mean tower: add the user-id embedding")
-    normalize: bool = Field(True, description="L2-normalise tower outputs (inner product = cosine)")
-    temperature: float = Field(0.1, gt=0, description="logits = inner product / temperature in the losses")
+    normalize: bool = Field(False, description="L2-normalise tower outputs (inner product = cosine)")
+    temperature: float = Field(1.0, gt=0, description="logits = inner product / temperature in the losses")
     pop_buckets: int = 10
     price_buckets: int = 10
-    epochs: int = 40
-    batch_size: int = 128
-    lr: float = 3e-3
+    epochs: int = 60
+    batch_size: int = 256
+    lr: float = 1e-3
     lr_schedule: Literal["constant", "cosine"] = Field(
         "constant", description="learning rate over the epochs: constant, or cosine decay from lr to 0"
     )
     weight_decay: float = 0.0
-    n_negatives: int = Field(1024, description="uniformly sampled negative items per batch (shared)")
+    n_negatives: int = Field(
+        4096, description="uniformly sampled negative items per batch (shared); >= the catalog: full softmax"
+    )
     alpha: float = Field(0.5, ge=0, le=1, description="L_col + alpha L_tag + (1-alpha) L_cate")
     sem_weight: float = Field(1.0, ge=0, description="weight of the semantic part (1 = the report's sum)")
     beta: float = Field(1.0, ge=0, le=1, description="fusion: h = beta h_user + (1-beta) h_tag")
     fusion_tags: int = Field(3, description="title tags from the last N items when no LLM tags exist")
     max_tag_tokens: int = 32
     eval_every: int = Field(2, description="epochs between dev evaluations (early stopping); 0 = never")
-    patience: int = Field(4, description="dev evaluations without improvement before stopping")
+    patience: int = Field(8, description="dev evaluations without improvement before stopping")
     seed: int = 0
     threads: int = Field(2, description="torch CPU threads")
 
@@ -165,7 +182,11 @@ def train_tar(
         for epoch in range(config.epochs):
             net.train()
             start, samples, sums = time.perf_counter(), 0, np.zeros(3)
-            batches = length_batches(lengths, trainable, config.batch_size, rng)
+            if config.batching == "random":
+                order = rng.permutation(trainable)
+                batches = [order[i : i + config.batch_size] for i in range(0, len(order), config.batch_size)]
+            else:
+                batches = length_batches(lengths, trainable, config.batch_size, rng)
             n_batches = len(batches)
             for step, rows in enumerate(batches):
                 set_learning_rate(optimizers, config, epoch + step / n_batches)
