@@ -17,12 +17,13 @@ SETTINGS = ["dim=16", "emb_dim=8", "hidden=32", "max_len=10", "epochs=30", "batc
 def test_train_evaluate_and_recommend(tmp_path):
     save_dataset(planted_dataset(), tmp_path / "data")
     runner = CliRunner()
-    args = ["train-retriever", "--run", str(tmp_path), "--index", "hnsw"]
+    args = ["train-retriever", "--run", str(tmp_path), "--index", "hnsw", "--index-option", "ef_search=32"]
     for s in SETTINGS:
         args += ["--set", s]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     assert (tmp_path / "retriever" / "model.pt").exists() and (tmp_path / "retriever" / "index").is_dir()
+    assert json.loads((tmp_path / "retriever" / "index" / "index.json").read_text())["options"]["ef_search"] == 32
 
     result = runner.invoke(app, ["evaluate-retrievers", "--run", str(tmp_path)])
     assert result.exit_code == 0, result.output
@@ -37,3 +38,5 @@ def test_train_evaluate_and_recommend(tmp_path):
 
     result = runner.invoke(app, ["train-retriever", "--run", str(tmp_path), "--set", "no_such_key=1"])
     assert result.exit_code == 2 and "no_such_key" in result.output
+    result = runner.invoke(app, ["train-retriever", "--run", str(tmp_path), "--index", "ivf", "--index-option", "nprob=4"])
+    assert result.exit_code == 2 and "nprob" in result.output

@@ -23,11 +23,10 @@ def _retriever_config(run: Path, config: Optional[Path], settings: list[str]):
         raw = loaded.get("retriever", {} if source == run / "config.yaml" else loaded) or {}
     elif config is not None:
         raise ConfigError(f"{config}: configuration file not found")
-    for item in settings:
-        if "=" not in item:
-            raise ConfigError(f"--set {item!r}: expected KEY=VALUE")
-        key, value = item.split("=", 1)
-        raw[key] = yaml.safe_load(value)
+    try:
+        raw.update(_key_values(settings, "--set"))
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
     return TARConfig.from_dict(raw, source=str(source))
 
 
@@ -71,6 +70,19 @@ def print_recommendations(run: Path, user: str, k: int) -> None:
     Console().print(table)
 
 
+def _key_values(pairs: list[str], flag: str) -> dict:
+    """{"nprobe": 128} from ["nprobe=128"] (values read as YAML scalars)."""
+    import yaml
+
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ValueError(f"{flag} expects KEY=VALUE, got {pair!r}")
+        out[key.strip()] = yaml.safe_load(value)
+    return out
+
+
 def register(app: typer.Typer) -> None:
     @app.command("train-retriever")
     def train_retriever(
@@ -78,6 +90,9 @@ def register(app: typer.Typer) -> None:
         config: Optional[Path] = typer.Option(None, "--config", "-c", help="TARConfig or pipeline YAML"),
         settings: list[str] = typer.Option([], "--set", help="override one TARConfig key: KEY=VALUE (repeatable)"),
         index: str = typer.Option("exact", "--index", help="exact | hnsw | ivf (saved with the model)"),
+        index_options: list[str] = typer.Option(
+            [], "--index-option", help="one index setting KEY=VALUE, e.g. nprobe=128 or ef_search=256 (repeatable)"
+        ),
     ) -> None:
         """Train the user-item-tag retriever on RUN/data (early-stopped on dev) and save it to RUN/retriever."""
         from recgpt.config import ConfigError
@@ -91,7 +106,12 @@ def register(app: typer.Typer) -> None:
         except (ConfigError, FileNotFoundError) as exc:
             typer.echo(str(exc), err=True)
             raise typer.Exit(2)
-        model = IndexedRecommender(TARRecommender(cfg), index).fit(dataset, "dev")
+        try:
+            model = IndexedRecommender(TARRecommender(cfg), index, **_key_values(index_options, "--index-option"))
+        except (KeyError, TypeError, ValueError) as exc:
+            typer.echo(f"--index {index}: {exc}", err=True)
+            raise typer.Exit(2)
+        model.fit(dataset, "dev")
         model.use_history(dataset, None)
         model.save(RunFolder(run).ensure().retriever)
         best = max((r.get("dev", 0.0) for r in model.model.training_log), default=0.0)
