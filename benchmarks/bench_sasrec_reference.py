@@ -1,76 +1,117 @@
 """Reference: a plain SASRec (RecBole's defaults) trained and evaluated on exactly our Amazon Office protocol.
 
 Not part of the package: it answers "is the SASRec bar of 0.162 reachable under this repository's split, history
-and Recall@20 code?" (item-id embeddings shared by input and output, LayerNorm + dropout 0.5, two post-LN
+and Recall@20 code?" Item-id embeddings shared by input and output, LayerNorm + dropout 0.5, two post-LN
 attention layers with 2 heads and a 256-wide GELU feed-forward, full softmax, Adam 1e-3, N(0, 0.02) init, dev
-early stopping; history items excluded from the ranking as for every retriever here).
+early stopping; history items excluded from the ranking as for every retriever here.
 
-    .venv/bin/python benchmarks/bench_sasrec_reference.py threads=2 epochs=40   [drop=0.5 lr=0.001 bs=256 excl=1]
+    .venv/bin/python benchmarks/bench_sasrec_reference.py --threads 2 --epochs 40
 """
-import sys, time, numpy as np, torch
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import torch
 from torch import nn
+
 from recgpt.data.loaders import load_amazon_office
-from recgpt.retrieval.interactions import Catalog, Sequences
 from recgpt.retrieval.evaluate import holdout_targets
-torch.manual_seed(0); torch.set_num_threads(int(dict(a.split("=") for a in sys.argv[1:]).get("threads", 1)))
-args = dict(a.split("=") for a in sys.argv[1:])
-drop = float(args.get("drop", 0.5)); lr = float(args.get("lr", 1e-3)); bs = int(args.get("bs", 256)); epochs = int(args.get("epochs", 60))
-excl = int(args.get("excl", 1))
-ds = load_amazon_office("data/amazon-office")
-cat = Catalog.from_table(ds.items); n = len(cat); L = 50; d = 64
-train = Sequences.from_events(ds.events, cat)
-class SAS(nn.Module):
-    def __init__(s):
+from recgpt.retrieval.interactions import Catalog, Sequences
+from recgpt.retrieval.train import left_pad
+
+MAX_LEN, DIM = 50, 64
+
+
+class SASRec(nn.Module):
+    """forward(items (B, L), pad = n_items) -> hidden states (B, L, DIM); item vectors are ``item.weight[:n]``."""
+
+    def __init__(self, n_items: int, dropout: float):
         super().__init__()
-        s.item = nn.Embedding(n + 1, d, padding_idx=n); s.pos = nn.Embedding(L, d)
-        s.ln = nn.LayerNorm(d); s.dp = nn.Dropout(drop)
-        layer = nn.TransformerEncoderLayer(d, 2, 256, drop, batch_first=True, activation="gelu")
-        s.enc = nn.TransformerEncoder(layer, 2, enable_nested_tensor=False)
-        for p in s.parameters():
-            if p.dim() > 1: nn.init.normal_(p, std=0.02)
-    def forward(s, x):
-        Lx = x.shape[1]
-        h = s.item(x) + s.pos.weight[L - Lx:]
-        h = s.dp(s.ln(h))
-        mask = torch.triu(torch.full((Lx, Lx), float("-inf")), 1)
-        return s.enc(h, mask=mask)
-def pad(seqs, w, fill):
-    out = np.full((len(seqs), w), fill, np.int64)
-    for r, s in enumerate(seqs):
-        s = s[-w:]
-        if len(s): out[r, w - len(s):] = s
-    return torch.from_numpy(out)
-net = SAS(); opt = torch.optim.Adam(net.parameters(), lr=lr)
-seqs = [s for s in train.items if len(s) >= 2]
-def evaluate(fold):
-    users, targets = holdout_targets(ds, fold, cat)
-    hist = Sequences.from_events(ds.history(fold), cat)
-    net.eval(); hits = 0
+        self.item = nn.Embedding(n_items + 1, DIM, padding_idx=n_items)
+        self.pos = nn.Embedding(MAX_LEN, DIM)
+        self.norm = nn.LayerNorm(DIM)
+        self.drop = nn.Dropout(dropout)
+        layer = nn.TransformerEncoderLayer(DIM, 2, 256, dropout, batch_first=True, activation="gelu")
+        self.encoder = nn.TransformerEncoder(layer, 2, enable_nested_tensor=False)
+        for param in self.parameters():
+            if param.dim() > 1:
+                nn.init.normal_(param, std=0.02)
+
+    def forward(self, items: torch.Tensor) -> torch.Tensor:
+        length = items.shape[1]
+        h = self.drop(self.norm(self.item(items) + self.pos.weight[MAX_LEN - length :]))
+        causal = torch.triu(torch.full((length, length), float("-inf")), 1)
+        return self.encoder(h, mask=causal)
+
+
+def recall_at_20(net: SASRec, dataset, catalog: Catalog, fold: str, exclude: bool) -> float:
+    users, targets = holdout_targets(dataset, fold, catalog)
+    history = Sequences.from_events(dataset.history(fold), catalog)
+    n = len(catalog)
+    net.eval()
+    hits = 0
     with torch.no_grad():
-        for st in range(0, len(users), 512):
-            b = users[st:st+512]; hs = [hist.get(u)[0] for u in b]
-            x = pad(hs, min(L, max(len(h) for h in hs)), n)
-            h = net(x)[:, -1]; sc = h @ net.item.weight[:n].T
-            if excl:
-                for r, hh in enumerate(hs): sc[r, hh] = -1e9
-            top = sc.topk(20).indices.numpy()
-            hits += sum(t in row for t, row in zip(targets[st:st+512], top))
+        for start in range(0, len(users), 512):
+            seqs = [history.get(u)[0] for u in users[start : start + 512]]
+            items = left_pad(seqs, min(MAX_LEN, max(len(s) for s in seqs)), n)
+            scores = net(items)[:, -1] @ net.item.weight[:n].T
+            if exclude:
+                for row, seen in enumerate(seqs):
+                    scores[row, seen] = -1e9
+            top = scores.topk(20).indices.numpy()
+            hits += sum(int(t in row) for t, row in zip(targets[start : start + 512], top))
     return hits / len(users)
-rng = np.random.default_rng(0); best = (0, None)
-for ep in range(epochs):
-    net.train(); t0 = time.time(); order = rng.permutation(len(seqs)); tot = 0
-    for st in range(0, len(order), bs):
-        b = [seqs[i] for i in order[st:st+bs]]
-        w = min(L, max(len(s) for s in b) - 1)
-        x = pad([s[:-1] for s in b], w, n); y = pad([s[1:] for s in b], w, -100)
-        h = net(x); logits = h @ net.item.weight[:n].T
-        loss = nn.functional.cross_entropy(logits.reshape(-1, n), y.reshape(-1), ignore_index=-100)
-        opt.zero_grad(); loss.backward(); opt.step(); tot += loss.item()
-    if (ep + 1) % 2 == 0:
-        dv = evaluate("dev")
-        msg = f"ep {ep+1} loss {tot:.1f} dev {dv:.4f} {time.time()-t0:.1f}s"
-        if dv > best[0]:
-            best = (dv, {k: v.clone() for k, v in net.state_dict().items()}); msg += " *"
-        print(msg, flush=True)
-net.load_state_dict(best[1])
-print("best dev", best[0], "test", evaluate("test"), flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default="data/amazon-office")
+    parser.add_argument("--epochs", type=int, default=40)
+    parser.add_argument("--dropout", type=float, default=0.5)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--keep-history", action="store_true", help="do not exclude history items (RecBole's way)")
+    args = parser.parse_args()
+    torch.manual_seed(0)
+    torch.set_num_threads(args.threads)
+    dataset = load_amazon_office(args.data)
+    catalog = Catalog.from_table(dataset.items)
+    n = len(catalog)
+    sequences = [s for s in Sequences.from_events(dataset.events, catalog).items if len(s) >= 2]
+    net = SASRec(n, args.dropout)
+    optimizer = torch.optim.Adam(net.parameters(), lr=args.lr)
+    rng = np.random.default_rng(0)
+    best, best_state = 0.0, None
+    for epoch in range(args.epochs):
+        net.train()
+        start, total = time.perf_counter(), 0.0
+        order = rng.permutation(len(sequences))
+        for first in range(0, len(order), args.batch_size):
+            batch = [sequences[i] for i in order[first : first + args.batch_size]]
+            width = min(MAX_LEN, max(len(s) for s in batch) - 1)
+            inputs = left_pad([s[:-1] for s in batch], width, n)
+            targets = left_pad([s[1:] for s in batch], width, -100)
+            logits = net(inputs) @ net.item.weight[:n].T
+            loss = nn.functional.cross_entropy(logits.reshape(-1, n), targets.reshape(-1), ignore_index=-100)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            total += loss.item()
+        if (epoch + 1) % 2 == 0:
+            dev = recall_at_20(net, dataset, catalog, "dev", not args.keep_history)
+            line = f"epoch {epoch + 1} loss {total:.1f} dev recall@20 {dev:.4f} {time.perf_counter() - start:.1f}s"
+            if dev > best:
+                best, best_state = dev, {k: v.clone() for k, v in net.state_dict().items()}
+                line += " *"
+            print(line, flush=True)
+    net.load_state_dict(best_state)
+    test = recall_at_20(net, dataset, catalog, "test", not args.keep_history)
+    print(f"best dev recall@20 {best:.4f}, test recall@20 {test:.4f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
