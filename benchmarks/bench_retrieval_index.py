@@ -115,7 +115,7 @@ def main() -> None:
         items, queries, name = unit(rng.normal(size=(2420, 64))), unit(rng.normal(size=(args.queries, 64))), \
             "Amazon Office-sized catalog (random unit vectors)"
     if not args.skip_small:
-        specs = [("exact", {}, None), ("hnsw", {"m": 32}, [{"ef_search": 128}])]
+        specs = [("exact", {}, None), ("hnsw", {"m": 32}, [{"ef_search": e} for e in args.ef_search])]
         report(name, items, queries, specs, args.k)
     if args.skip_large:
         return

@@ -12,7 +12,7 @@ from recgpt.retrieval.train import TARConfig
 
 SMALL_TAR = dict(
     dim=16, emb_dim=8, hidden=32, max_len=10, epochs=40, batch_size=16, n_negatives=40, eval_every=0,
-    threads=1, dropout=0.0, lr=1e-2, tag_encoder="scratch",
+    threads=1, lr=1e-2, tag_encoder="scratch",
 )
 PERSONALISED = ["ease", "itemknn", "tar", "tar-mean", "tar+hnsw", "tar+ivf"]
 

@@ -15,7 +15,7 @@ from recgpt.retrieval.train import TARConfig
 
 SMALL = dict(
     dim=16, emb_dim=8, hidden=32, max_len=10, epochs=40, batch_size=16, n_negatives=40, eval_every=0,
-    threads=1, dropout=0.0, lr=1e-2, tag_encoder="scratch",
+    threads=1, lr=1e-2, tag_encoder="scratch",
 )
 
 
@@ -153,6 +153,70 @@ def test_cosine_schedule_decays_the_rate_to_zero():
     assert optim.param_groups[0]["lr"] == 0.01
 
 
+def test_position_batches_hold_equal_positions_of_similar_lengths():
+    """Every user once per epoch; each batch about batch_size x mean positions; lengths sorted into buckets."""
+    from recgpt.retrieval.train import position_batches
+
+    rng = np.random.default_rng(0)
+    positions = np.concatenate([np.full(300, 2), np.full(60, 10), np.full(12, 50)])
+    rows = np.arange(len(positions))
+    batches = position_batches(positions, rows, 40, rng)
+    assert sorted(np.concatenate(batches).tolist()) == rows.tolist()
+    budget = 40 * positions.sum() / len(positions)
+    sums = np.array([positions[b].sum() for b in batches])
+    assert len(batches) == round(positions.sum() / budget)
+    # off by less than one user's positions, plus the remainder of the rounded batch count in the last one
+    assert np.all(np.abs(sums - budget) < positions.max() + budget / 2)
+    assert np.sum(np.abs(sums - budget) >= positions.max()) <= 1
+    assert sum(len(set(positions[b])) > 1 for b in batches) <= 2  # only the batches at a bucket boundary mix
+    users_per_batch = sorted(len(b) for b in batches)
+    assert users_per_batch[0] <= 5 and users_per_batch[-1] >= 90  # long users in small batches, short in big
+
+
+class Killed(Exception):
+    pass
+
+
+def kill_after(epoch: int):
+    def log(line: str) -> None:
+        if line.startswith(f"epoch={epoch} "):
+            raise Killed
+    return log
+
+
+def test_a_killed_training_resumes_where_it_stopped(dataset, tmp_path):
+    """Killed after epoch 3 of 6, the second fit starts at epoch 4 and ends exactly where one whole fit ends."""
+    config = TARConfig(**(SMALL | {"epochs": 6, "eval_every": 2, "patience": 10, "dropout": 0.2}))
+    whole = TARRecommender(config).fit(dataset, "test", log=lambda line: None)
+    checkpoint = tmp_path / "checkpoint.pt"
+    with pytest.raises(Killed):
+        TARRecommender(config).fit(dataset, "test", log=kill_after(3), checkpoint=checkpoint)
+    assert checkpoint.exists()
+    lines: list[str] = []
+    resumed = TARRecommender(config).fit(dataset, "test", log=lines.append, checkpoint=checkpoint)
+    assert lines[0].startswith("resuming retriever training after epoch 3")
+    assert [line.split()[0] for line in lines[1:]] == ["epoch=4", "epoch=5", "epoch=6"]
+    assert [r["epoch"] for r in resumed.training_log] == [1, 2, 3, 4, 5, 6]
+    for a, b in zip(whole.training_log, resumed.training_log):
+        assert (a["l_col"], a["l_tag"], a.get("dev")) == (b["l_col"], b["l_tag"], b.get("dev"))
+    np.testing.assert_array_equal(whole.item_vectors(), resumed.item_vectors())
+    assert not checkpoint.exists(), "a finished training leaves no checkpoint behind"
+
+
+def test_a_checkpoint_of_another_configuration_is_not_loaded(dataset, tmp_path):
+    config = TARConfig(**(SMALL | {"epochs": 4, "eval_every": 0}))
+    checkpoint = tmp_path / "checkpoint.pt"
+    with pytest.raises(Killed):
+        TARRecommender(config).fit(dataset, "test", log=kill_after(2), checkpoint=checkpoint)
+    lines: list[str] = []
+    other = config.model_copy(update={"lr": 0.005})
+    TARRecommender(other).fit(dataset, "test", log=lines.append, checkpoint=checkpoint)
+    assert lines[0].startswith("epoch=1 ") and len(lines) == 4
+    checkpoint.write_bytes(b"not a checkpoint")
+    with pytest.warns(UserWarning, match="unreadable retriever checkpoint"):
+        TARRecommender(config).fit(dataset, "test", log=lines.append, checkpoint=checkpoint)
+
+
 def test_models_saved_before_the_feature_choice_still_load(model, tmp_path):
     import torch
 
@@ -166,6 +230,8 @@ def test_models_saved_before_the_feature_choice_still_load(model, tmp_path):
             key = key.replace(new, old)
         state[key] = value
     assert "item_tower.item_emb.weight" in state and "item_tower.pop_bucket" in state
+    # the sasrec layout once built an output layer it never used
+    state |= {"user_tower.out.weight": torch.zeros(16, 16), "user_tower.out.bias": torch.zeros(16)}
     torch.save(blob | {"state": state}, tmp_path / "model.pt")
     loaded = TARRecommender.load(tmp_path)
     assert (loaded.recommend(["u0_0"], 5).item_ids == model.recommend(["u0_0"], 5).item_ids).all()

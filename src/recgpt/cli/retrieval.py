@@ -94,7 +94,9 @@ def register(app: typer.Typer) -> None:
             [], "--index-option", help="one index setting KEY=VALUE, e.g. nprobe=128 or ef_search=256 (repeatable)"
         ),
     ) -> None:
-        """Train the user-item-tag retriever on RUN/data (early-stopped on dev) and save it to RUN/retriever."""
+        """Train the user-item-tag retriever on RUN/data (early-stopped on dev) and save it to RUN/retriever.
+
+        A killed training resumes after its last finished epoch when run again with the same settings."""
         from recgpt.config import ConfigError
         from recgpt.retrieval.index import IndexedRecommender
         from recgpt.retrieval.tar import TARRecommender
@@ -111,9 +113,10 @@ def register(app: typer.Typer) -> None:
         except (KeyError, TypeError, ValueError) as exc:
             typer.echo(f"--index {index}: {exc}", err=True)
             raise typer.Exit(2)
-        model.fit(dataset, "dev")
+        folder = RunFolder(run).ensure().retriever
+        model.fit(dataset, "dev", checkpoint=folder / "checkpoint.pt")
         model.use_history(dataset, None)
-        model.save(RunFolder(run).ensure().retriever)
+        model.save(folder)
         best = max((r.get("dev", 0.0) for r in model.model.training_log), default=0.0)
         typer.echo(f"saved {RunFolder(run).retriever} (best dev recall@20 {best:.4f})")
 

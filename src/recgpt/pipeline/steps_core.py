@@ -98,11 +98,15 @@ def stage_phi(ctx: StageContext) -> dict:
 
 
 def stage_retriever(ctx: StageContext) -> dict:
-    """Train the user-item-tag retriever (early-stopped on dev) and save it to ``RUN/retriever``."""
+    """Train the user-item-tag retriever (early-stopped on dev) and save it to ``RUN/retriever``; a killed
+    training resumes after its last finished epoch (``RUN/retriever/checkpoint.pt``)."""
     from recgpt.retrieval.tar import TARRecommender
 
-    model = TARRecommender(ctx.config.retriever).fit(dataset_of(ctx), "dev", log=ctx.console.log)
-    model.save(RunFolder(ctx.root).retriever)
+    folder = RunFolder(ctx.root).retriever
+    model = TARRecommender(ctx.config.retriever).fit(
+        dataset_of(ctx), "dev", log=ctx.console.log, checkpoint=folder / "checkpoint.pt"
+    )
+    model.save(folder)
     log = model.training_log
     last = log[-1] if log else {}
     return {"epochs_run": len(log), **{k: v for k, v in last.items() if isinstance(v, (int, float))}}

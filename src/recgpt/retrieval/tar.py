@@ -65,7 +65,7 @@ class TARRecommender:
             discretize(self.popularity.astype(float), c.pop_buckets), c.emb_dim, c.hidden, c.dim,
             c.dropout if c.item_dropout is None else c.item_dropout,
             features=tuple(c.item_features), title_vectors=self._title_vectors(catalog, pretrained),
-            id_residual=c.item_id_residual,
+            id_residual=c.item_id_residual, init_std=c.item_init_std,
         )
         tower_cls = SequenceUserTower if c.user_tower == "sequence" else MeanPoolUserTower
         user_tower = tower_cls(
@@ -106,7 +106,8 @@ class TARRecommender:
         titles = self.catalog.titles
         return titles if self.config.tag_source == "title" else [short_tag(t) for t in titles]
 
-    def fit(self, dataset, fold: str | None = "dev", log=print) -> "TARRecommender":
+    def fit(self, dataset, fold: str | None = "dev", log=print, checkpoint: str | Path | None = None) -> "TARRecommender":
+        """Train on ``dataset.events``; ``checkpoint`` (a file) makes a killed fit resume after its last epoch."""
         torch.manual_seed(self.config.seed)
         torch.set_num_threads(self.config.threads)
         catalog = Catalog.from_table(dataset.items)
@@ -120,7 +121,7 @@ class TARRecommender:
             n_items=len(catalog),
         )
         evaluate = self._dev_evaluator(dataset)
-        self.training_log = train_tar(self.net, data, self.config, evaluate, log)
+        self.training_log = train_tar(self.net, data, self.config, evaluate, log, checkpoint)
         self.is_fitted = True
         self._item_vectors = None
         self.use_history(dataset, fold)

@@ -23,6 +23,13 @@ def mlp(in_dim: int, hidden: int, out_dim: int, dropout: float) -> nn.Sequential
     )
 
 
+def normal_init(module: nn.Module, std: float) -> None:
+    """BERT/SASRec initialisation: N(0, std) for every embedding table and weight matrix of ``module``."""
+    for param in module.parameters():
+        if param.dim() > 1:
+            nn.init.normal_(param, std=std)
+
+
 def discretize(values: np.ndarray, buckets: int) -> np.ndarray:
     """Quantile buckets 1..buckets of finite values (log-scaled), 0 for missing; shape of ``values``."""
     out = np.zeros(len(values), dtype=np.int64)
@@ -46,7 +53,7 @@ class ItemTower(nn.Module):
     """
 
     def __init__(self, category, brand, price_bucket, pop_bucket, emb_dim, hidden, out_dim, dropout,
-                 features=ITEM_FEATURES, title_vectors=None, id_residual=False):
+                 features=ITEM_FEATURES, title_vectors=None, id_residual=False, init_std=None):
         super().__init__()
         self.id_residual = None
         if id_residual:  # a free d-dim item-id vector added to the DNN output (SASRec's item embedding)
@@ -74,6 +81,8 @@ class ItemTower(nn.Module):
             self.embeddings[name] = nn.Embedding(rows, emb_dim)
             nn.init.normal_(self.embeddings[name].weight, std=0.1)
         self.dnn = mlp(len(self.features) * emb_dim, hidden, out_dim, dropout)
+        if init_std:
+            normal_init(self, init_std)
 
     def forward(self) -> torch.Tensor:
         feats = [self._feature(name) for name in self.features]
@@ -163,11 +172,15 @@ class SequenceUserTower(nn.Module):
         self.encoder = nn.TransformerEncoder(layer, n_layers, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(out_dim)
         self.drop = nn.Dropout(dropout)
-        self.out = nn.Linear(out_dim, out_dim)
-        if init_std:  # BERT/SASRec initialisation of every weight matrix
-            for param in self.parameters():
-                if param.dim() > 1:
-                    nn.init.normal_(param, std=init_std)
+        self.out = nn.Linear(out_dim, out_dim) if layout == "pre_norm" else None
+        if init_std:
+            normal_init(self, init_std)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        if self.out is None:  # models saved before the sasrec layout dropped its unused output layer
+            for key in [k for k in state_dict if k.startswith(prefix + "out.")]:
+                del state_dict[key]
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def forward(self, user_rows, items, behaviors, h_items):
         length = items.shape[1]

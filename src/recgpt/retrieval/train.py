@@ -1,4 +1,4 @@
-"""Training of the user-item-tag retriever: configuration and the seeded, resumable-free minibatch loop.
+"""Training of the user-item-tag retriever: configuration and the seeded minibatch loop (resumable per epoch).
 
 One epoch visits every training user once. For a user with training sequence s (catalog positions, in time
 order) the user tower reads s[:-1] causally and every position t is trained to predict s[t+1] (L_col); the items
@@ -10,14 +10,17 @@ from __future__ import annotations
 import copy
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable, Literal
 
 import numpy as np
 import torch
 from pydantic import Field
+from rich.console import Console
 from rich.progress import Progress
 
 from recgpt.config import StrictConfig
+from recgpt.retrieval.checkpoint import Checkpoint, LoopState, training_key
 from recgpt.retrieval.losses import category_loss, collaborative_loss, tag_loss, tar_loss
 
 
@@ -44,10 +47,16 @@ class TARConfig(StrictConfig):
         "sasrec", description="sequence tower: pre-LN layers + output layer, or SASRec's post-LN layout"
     )
     init_std: float | None = Field(
-        None, gt=0, description="sequence tower: normal(0, init_std) for every weight matrix (None = PyTorch's)"
+        0.02, gt=0, description="sequence tower: normal(0, init_std) for every weight matrix, SASRec's "
+        "initialisation (None = PyTorch's)",
     )
-    batching: Literal["by_length", "random"] = Field(
-        "by_length", description="training batches of users with similar sequence lengths, or random users"
+    item_init_std: float | None = Field(
+        None, gt=0, description="item tower: normal(0, item_init_std) for every embedding and weight matrix"
+    )
+    batching: Literal["by_positions", "by_length", "random"] = Field(
+        "by_positions",
+        description="training batches: similar lengths with equal next-item positions per batch, similar lengths "
+        "with batch_size users, or batch_size random users",
     )
     dim: int = Field(64, description="output dimension d of every tower")
     emb_dim: int = Field(32, description="embedding size of each sparse item feature and of tag tokens")
@@ -64,7 +73,7 @@ class TARConfig(StrictConfig):
     temperature: float = Field(1.0, gt=0, description="logits = inner product / temperature in the losses")
     pop_buckets: int = 10
     price_buckets: int = 10
-    epochs: int = 60
+    epochs: int = Field(100, description="most training epochs (dev early stopping usually ends sooner)")
     batch_size: int = 256
     lr: float = 1e-3
     lr_schedule: Literal["constant", "cosine"] = Field(
@@ -124,12 +133,45 @@ def same_category_sample(items: np.ndarray, category: np.ndarray, rng) -> np.nda
     return by_cat[starts[cats] + (rng.random(len(items)) * counts[cats]).astype(np.int64)]
 
 
+def random_batches(rows: np.ndarray, batch_size: int, rng) -> list[np.ndarray]:
+    """``rows`` in random order, cut into batches of ``batch_size`` users."""
+    order = rng.permutation(rows)
+    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+
+
 def length_batches(lengths: np.ndarray, rows: np.ndarray, batch_size: int, rng) -> list[np.ndarray]:
-    """Batches of ``rows`` with similar sequence lengths (less padding), in random order."""
+    """Batches of ``batch_size`` users with similar sequence lengths (less padding), in random order."""
     jitter = rng.random(len(rows))
     order = rows[np.lexsort((jitter, lengths[rows]))]
     batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
     return [batches[i] for i in rng.permutation(len(batches))]
+
+
+def position_batches(positions: np.ndarray, rows: np.ndarray, batch_size: int, rng) -> list[np.ndarray]:
+    """Batches of users with similar sequence lengths that each hold about the same number of training
+    positions (``batch_size`` times the mean per user), in random order.
+
+    ``positions[r]`` is the number of next-item targets of user r. Every batch's loss is a mean over its
+    positions, so equal positions per batch give every target the same weight, as random batches do, while
+    padding stays as low as with :func:`length_batches`. Ties in length are broken at random each epoch.
+    """
+    jitter = rng.random(len(rows))
+    order = rows[np.lexsort((jitter, positions[rows]))]
+    cumulative = np.cumsum(positions[order])
+    budget = batch_size * cumulative[-1] / len(order)
+    n_batches = max(1, int(round(cumulative[-1] / budget)))
+    cuts = np.searchsorted(cumulative, budget * np.arange(1, n_batches), side="left") + 1
+    batches = [b for b in np.split(order, cuts) if len(b)]
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
+def epoch_batches(config: "TARConfig", lengths: np.ndarray, rows: np.ndarray, rng) -> list[np.ndarray]:
+    """One epoch's batches of user rows under ``config.batching``."""
+    if config.batching == "random":
+        return random_batches(rows, config.batch_size, rng)
+    if config.batching == "by_length":
+        return length_batches(lengths, rows, config.batch_size, rng)
+    return position_batches(np.minimum(lengths - 1, config.max_len), rows, config.batch_size, rng)
 
 
 def make_optimizers(net: torch.nn.Module, config: TARConfig) -> list[torch.optim.Optimizer]:
@@ -155,84 +197,92 @@ def set_learning_rate(optimizers: list[torch.optim.Optimizer], config: TARConfig
             group["lr"] = rate
 
 
+def train_step(net, data: TrainingData, config: TARConfig, rows: np.ndarray, lengths: np.ndarray,
+               optimizers, rng: np.random.Generator, gen: torch.Generator) -> tuple[int, list[float]]:
+    """One optimizer step on the users ``rows``; returns (next-item samples, [L_col, L_tag, L_cate])."""
+    seqs = [data.sequences[r] for r in rows]
+    width = min(config.max_len, int(lengths[rows].max()) - 1)
+    items = left_pad([s[:-1] for s, _ in seqs], width, data.n_items)
+    behav = left_pad([h[:-1] for _, h in seqs], width, 0)
+    targets = left_pad([s[1:] for s, _ in seqs], width, -1)
+    valid = targets >= 0
+    h_items = net.items()
+    h_user = net.user(torch.from_numpy(data.user_rows[rows]), items, behav, h_items)[valid]
+    negs = torch.from_numpy(rng.choice(data.n_items, min(config.n_negatives, data.n_items), replace=False))
+    l_col = collaborative_loss(h_user, h_items, targets[valid], negs, config.temperature)
+    tag_items = torch.unique(targets[valid])
+    h_tag = net.tags(drop_tokens(data.tag_inputs[tag_items], config.tag_word_dropout, gen))
+    l_tag = tag_loss(h_tag, h_items, tag_items, negs, config.temperature)
+    same = torch.from_numpy(same_category_sample(tag_items.numpy(), data.item_category.numpy(), rng))
+    l_cate = category_loss(h_tag, h_items, tag_items, same, negs, data.item_category, config.temperature)
+    loss = l_col + config.sem_weight * (tar_loss(l_col, l_tag, l_cate, config.alpha) - l_col)
+    for optim in optimizers:
+        optim.zero_grad()
+    loss.backward()
+    for optim in optimizers:
+        optim.step()
+    return int(valid.sum()), [l_col.item(), l_tag.item(), l_cate.item()]
+
+
 def train_tar(
     net: torch.nn.Module,
     data: TrainingData,
     config: TARConfig,
     evaluate: Callable[[], float] | None = None,
     log: Callable[[str], None] = print,
+    checkpoint: str | Path | None = None,
 ) -> list[dict]:
     """Train ``net`` in place; returns one record per epoch (losses, seconds, samples/s, dev score).
 
     With ``evaluate`` (a dev metric, higher is better) the best epoch's weights are restored at the end and
-    training stops after ``patience`` evaluations without improvement.
+    training stops after ``patience`` evaluations without improvement. With ``checkpoint`` (a file path) the
+    state after every epoch is saved there, a killed run called again with the same configuration and data
+    resumes after its last finished epoch (and trains exactly as it would have), and the file is removed at the end.
     """
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     gen = torch.Generator().manual_seed(config.seed)
     torch.set_num_threads(config.threads)
     optimizers = make_optimizers(net, config)
-    category = data.item_category.numpy()
     lengths = np.array([len(s) for s, _ in data.sequences])
     trainable = np.flatnonzero(lengths >= 2)
-    history, best, best_state, stale = [], -np.inf, None, 0
-    n_neg = min(config.n_negatives, data.n_items)
-    with Progress(transient=True) as progress:
-        task = progress.add_task("training retriever", total=config.epochs)
-        for epoch in range(config.epochs):
+    saver = Checkpoint(checkpoint, training_key(config, data.sequences, data.user_rows, data.tag_inputs, data.n_items))
+    state = saver.restore(net, optimizers, rng, gen)
+    if state is not None:
+        log(f"resuming retriever training after epoch {state.epoch} from {checkpoint}")
+    state = state or LoopState()
+    with Progress(transient=True, console=Console(stderr=True)) as progress:
+        task = progress.add_task("training retriever", total=config.epochs, completed=state.epoch)
+        for epoch in range(state.epoch, config.epochs):
+            if evaluate is not None and state.stale >= config.patience:
+                break
             net.train()
             start, samples, sums = time.perf_counter(), 0, np.zeros(3)
-            if config.batching == "random":
-                order = rng.permutation(trainable)
-                batches = [order[i : i + config.batch_size] for i in range(0, len(order), config.batch_size)]
-            else:
-                batches = length_batches(lengths, trainable, config.batch_size, rng)
-            n_batches = len(batches)
+            batches = epoch_batches(config, lengths, trainable, rng)
             for step, rows in enumerate(batches):
-                set_learning_rate(optimizers, config, epoch + step / n_batches)
-                seqs = [data.sequences[r] for r in rows]
-                width = min(config.max_len, int(lengths[rows].max()) - 1)
-                items = left_pad([s[:-1] for s, _ in seqs], width, data.n_items)
-                behav = left_pad([h[:-1] for _, h in seqs], width, 0)
-                targets = left_pad([s[1:] for s, _ in seqs], width, -1)
-                valid = targets >= 0
-                h_items = net.items()
-                h_user = net.user(torch.from_numpy(data.user_rows[rows]), items, behav, h_items)[valid]
-                negs = torch.from_numpy(rng.choice(data.n_items, n_neg, replace=False))
-                l_col = collaborative_loss(h_user, h_items, targets[valid], negs, config.temperature)
-                tag_items = torch.unique(targets[valid])
-                h_tag = net.tags(drop_tokens(data.tag_inputs[tag_items], config.tag_word_dropout, gen))
-                l_tag = tag_loss(h_tag, h_items, tag_items, negs, config.temperature)
-                same = torch.from_numpy(same_category_sample(tag_items.numpy(), category, rng))
-                l_cate = category_loss(
-                    h_tag, h_items, tag_items, same, negs, data.item_category, config.temperature
-                )
-                loss = l_col + config.sem_weight * (tar_loss(l_col, l_tag, l_cate, config.alpha) - l_col)
-                for optim in optimizers:
-                    optim.zero_grad()
-                loss.backward()
-                for optim in optimizers:
-                    optim.step()
-                samples += int(valid.sum())
-                sums += [l_col.item(), l_tag.item(), l_cate.item()]
+                set_learning_rate(optimizers, config, epoch + step / len(batches))
+                n, losses = train_step(net, data, config, rows, lengths, optimizers, rng, gen)
+                samples += n
+                sums += losses
             seconds = time.perf_counter() - start
             record = dict(
-                epoch=epoch + 1, l_col=sums[0] / n_batches, l_tag=sums[1] / n_batches,
-                l_cate=sums[2] / n_batches, seconds=seconds, samples_per_s=samples / seconds,
+                epoch=epoch + 1, l_col=sums[0] / len(batches), l_tag=sums[1] / len(batches),
+                l_cate=sums[2] / len(batches), seconds=seconds, samples_per_s=samples / seconds,
             )
             if evaluate is not None and config.eval_every and (epoch + 1) % config.eval_every == 0:
                 net.eval()
                 record["dev"] = score = evaluate()
-                if score > best:
-                    best, best_state, stale = score, copy.deepcopy(net.state_dict()), 0
+                if score > state.best:
+                    state.best, state.best_state, state.stale = score, copy.deepcopy(net.state_dict()), 0
                 else:
-                    stale += 1
-            history.append(record)
+                    state.stale += 1
+            state.history.append(record)
+            state.epoch = epoch + 1
+            saver.save(state, net, optimizers, rng, gen)
             log(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()))
             progress.advance(task)
-            if evaluate is not None and stale >= config.patience:
-                break
-    if best_state is not None:
-        net.load_state_dict(best_state)
+    if state.best_state is not None:
+        net.load_state_dict(state.best_state)
     net.eval()
-    return history
+    saver.remove()
+    return state.history
