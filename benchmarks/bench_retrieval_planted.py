@@ -14,16 +14,11 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
-import yaml
 
-from recgpt.retrieval.synthetic import planted_dataset
+from recgpt.config import parse_key_values
+from recgpt.retrieval.synthetic import PLANTED_TAR_SETTINGS, planted_dataset
 from recgpt.retrieval.tar import TARRecommender
 from recgpt.retrieval.train import TARConfig
-
-SUITE_SETTINGS = dict(  # tests/test_retrieval_contract.py: SMALL_TAR
-    dim=16, emb_dim=8, hidden=32, max_len=10, epochs=40, batch_size=16, n_negatives=40, eval_every=0,
-    threads=1, lr=1e-2, tag_encoder="scratch",
-)
 
 
 def main() -> None:
@@ -31,13 +26,13 @@ def main() -> None:
     parser.add_argument("--set", nargs="*", default=[], help="TARConfig overrides: KEY=VALUE")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     args = parser.parse_args()
-    overrides = {k: yaml.safe_load(v) for k, v in (s.split("=", 1) for s in args.set)}
+    overrides = parse_key_values(args.set, "--set")
     dataset = planted_dataset()
     test_item = {r["user_id"]: r["item_id"] for r in dataset.holdout.to_pylist() if r["fold"] == "test"}
     users = sorted(test_item)
     hits = []
     for seed in args.seeds:
-        config = TARConfig(**(SUITE_SETTINGS | overrides | {"seed": seed}))
+        config = TARConfig(**(PLANTED_TAR_SETTINGS | overrides | {"seed": seed}))
         model = TARRecommender(config).fit(dataset, "test", log=lambda line: None)
         recs = model.recommend(users, k=3)
         hits.append(float(np.mean([test_item[u] in set(row) for u, row in zip(users, recs.item_ids)])))

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from recgpt.config import parse_key_values
 from recgpt.data.loaders import load_amazon_office
 from recgpt.retrieval.evaluate import pivot, write_table
 from recgpt.retrieval.quality import baseline_rows, quality_rows
@@ -46,9 +47,7 @@ def main() -> None:
     parser.add_argument("--save", type=Path, help="save the first variant's trained model here")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    import yaml
-
-    common = {k: yaml.safe_load(v) for k, v in (s.split("=", 1) for s in args.set)} | {"threads": args.threads}
+    common = parse_key_values(args.set, "--set") | {"threads": args.threads}
     dataset = load_amazon_office(args.data)
     rows: list[dict] = [] if args.no_baselines else baseline_rows(dataset, "test")
     speed = {}

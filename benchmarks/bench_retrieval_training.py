@@ -20,13 +20,11 @@ from recgpt.retrieval.tar import TARRecommender
 from recgpt.retrieval.train import TARConfig, epoch_batches
 
 
-def padded_share(config: TARConfig, lengths: np.ndarray) -> float:
+def padded_share(batches: list[np.ndarray], lengths: np.ndarray, max_len: int) -> float:
     """Share of the (batch x width) user-tower input slots that are padding, over one epoch's batches."""
-    rows = np.flatnonzero(lengths >= 2)
-    batches = epoch_batches(config, lengths, rows, np.random.default_rng(0))
     slots = real = 0
     for b in batches:
-        width = min(config.max_len, int(lengths[b].max()) - 1)
+        width = min(max_len, int(lengths[b].max()) - 1)
         slots += len(b) * width
         real += int(np.minimum(lengths[b] - 1, width).sum())
     return 1.0 - real / slots
@@ -49,11 +47,11 @@ def main() -> None:
     for mode in args.modes:
         config = TARConfig(batching=mode, epochs=args.epochs, eval_every=args.epochs, patience=1,
                            threads=args.threads)
-        n_batches = len(epoch_batches(config, lengths, np.flatnonzero(lengths >= 2), np.random.default_rng(0)))
+        batches = epoch_batches(config, lengths, np.flatnonzero(lengths >= 2), np.random.default_rng(0))
         model = TARRecommender(config).fit(dataset, "dev", log=lambda line: None)
         log = model.training_log
         print(
-            f"| {mode} | {n_batches} | {padded_share(config, lengths):.2f} | "
+            f"| {mode} | {len(batches)} | {padded_share(batches, lengths, config.max_len):.2f} | "
             f"{np.mean([r['seconds'] for r in log]):.2f} | {np.mean([r['samples_per_s'] for r in log]):.0f} | "
             f"{log[-1].get('dev', float('nan')):.4f} |",
             flush=True,

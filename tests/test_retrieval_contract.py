@@ -7,13 +7,10 @@ import pytest
 
 from recgpt.retrieval.base import Recommendations, Recommender, available, create
 from recgpt.retrieval.index import IndexedRecommender
-from recgpt.retrieval.synthetic import planted_dataset
+from recgpt.retrieval.synthetic import PLANTED_TAR_SETTINGS, planted_dataset
 from recgpt.retrieval.train import TARConfig
 
-SMALL_TAR = dict(
-    dim=16, emb_dim=8, hidden=32, max_len=10, epochs=40, batch_size=16, n_negatives=40, eval_every=0,
-    threads=1, lr=1e-2, tag_encoder="scratch",
-)
+SMALL_TAR = PLANTED_TAR_SETTINGS
 PERSONALISED = ["ease", "itemknn", "tar", "tar-mean", "tar+hnsw", "tar+ivf"]
 
 

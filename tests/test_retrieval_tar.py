@@ -9,14 +9,11 @@ import pytest
 
 from recgpt.retrieval.fusion import fuse, load_tag_table, round_robin, title_tags
 from recgpt.retrieval.index import IndexedRecommender, VectorIndex, make_index
-from recgpt.retrieval.synthetic import planted_dataset
+from recgpt.retrieval.synthetic import PLANTED_TAR_SETTINGS, planted_dataset
 from recgpt.retrieval.tar import TARRecommender, short_tag
 from recgpt.retrieval.train import TARConfig
 
-SMALL = dict(
-    dim=16, emb_dim=8, hidden=32, max_len=10, epochs=40, batch_size=16, n_negatives=40, eval_every=0,
-    threads=1, lr=1e-2, tag_encoder="scratch",
-)
+SMALL = PLANTED_TAR_SETTINGS
 
 
 @pytest.fixture(scope="module")

@@ -59,6 +59,17 @@ def read_yaml_mapping(
     return raw
 
 
+def parse_key_values(pairs: list[str], flag: str) -> dict[str, Any]:
+    """{"nprobe": 128} from ["nprobe=128"] (values read as YAML scalars); ValueError naming ``flag`` otherwise."""
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ValueError(f"{flag} expects KEY=VALUE, got {pair!r}")
+        out[key.strip()] = yaml.safe_load(value)
+    return out
+
+
 def set_dotted(mapping: dict[str, Any], dotted: str, value: Any) -> None:
     """Set ``mapping["a"]["b"] = value`` for ``dotted == "a.b"``, creating intermediate mappings."""
     *parents, leaf = dotted.split(".")

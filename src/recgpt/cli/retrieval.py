@@ -13,7 +13,7 @@ def _retriever_config(run: Path, config: Optional[Path], settings: list[str]):
     run's ``config.yaml`` ``retriever`` block, else defaults; then ``--set key=value`` overrides."""
     import yaml
 
-    from recgpt.config import ConfigError
+    from recgpt.config import ConfigError, parse_key_values
     from recgpt.retrieval.train import TARConfig
 
     source = config or (run / "config.yaml")
@@ -24,7 +24,7 @@ def _retriever_config(run: Path, config: Optional[Path], settings: list[str]):
     elif config is not None:
         raise ConfigError(f"{config}: configuration file not found")
     try:
-        raw.update(_key_values(settings, "--set"))
+        raw.update(parse_key_values(settings, "--set"))
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     return TARConfig.from_dict(raw, source=str(source))
@@ -70,19 +70,6 @@ def print_recommendations(run: Path, user: str, k: int) -> None:
     Console().print(table)
 
 
-def _key_values(pairs: list[str], flag: str) -> dict:
-    """{"nprobe": 128} from ["nprobe=128"] (values read as YAML scalars)."""
-    import yaml
-
-    out = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise ValueError(f"{flag} expects KEY=VALUE, got {pair!r}")
-        out[key.strip()] = yaml.safe_load(value)
-    return out
-
-
 def register(app: typer.Typer) -> None:
     @app.command("train-retriever")
     def train_retriever(
@@ -97,7 +84,7 @@ def register(app: typer.Typer) -> None:
         """Train the user-item-tag retriever on RUN/data (early-stopped on dev) and save it to RUN/retriever.
 
         A killed training resumes after its last finished epoch when run again with the same settings."""
-        from recgpt.config import ConfigError
+        from recgpt.config import ConfigError, parse_key_values
         from recgpt.retrieval.index import IndexedRecommender
         from recgpt.retrieval.tar import TARRecommender
         from recgpt.runfolder import RunFolder
@@ -109,7 +96,7 @@ def register(app: typer.Typer) -> None:
             typer.echo(str(exc), err=True)
             raise typer.Exit(2)
         try:
-            model = IndexedRecommender(TARRecommender(cfg), index, **_key_values(index_options, "--index-option"))
+            model = IndexedRecommender(TARRecommender(cfg), index, **parse_key_values(index_options, "--index-option"))
         except (KeyError, TypeError, ValueError) as exc:
             typer.echo(f"--index {index}: {exc}", err=True)
             raise typer.Exit(2)
@@ -118,7 +105,7 @@ def register(app: typer.Typer) -> None:
         model.use_history(dataset, None)
         model.save(folder)
         best = max((r.get("dev", 0.0) for r in model.model.training_log), default=0.0)
-        typer.echo(f"saved {RunFolder(run).retriever} (best dev recall@20 {best:.4f})")
+        typer.echo(f"saved {folder} (best dev recall@20 {best:.4f})")
 
     @app.command("evaluate-retrievers")
     def evaluate_retrievers(

@@ -14,6 +14,12 @@ import pyarrow as pa
 
 from recgpt.data.dataset import Dataset
 
+# Small, fast TAR settings under which the planted clusters are learnt (the shared retriever suites use them)
+PLANTED_TAR_SETTINGS = dict(
+    dim=16, emb_dim=8, hidden=32, max_len=10, epochs=40, batch_size=16, n_negatives=40, eval_every=0,
+    threads=1, lr=1e-2, tag_encoder="scratch",
+)
+
 WORDS = ["crimson", "azure", "emerald", "amber", "violet", "silver", "golden", "ivory"]
 NOUNS = ["widget", "notebook", "stapler", "lamp", "folder", "marker", "binder", "cable"]
 

@@ -139,12 +139,19 @@ def random_batches(rows: np.ndarray, batch_size: int, rng) -> list[np.ndarray]:
     return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
 
 
+def sorted_by(values: np.ndarray, rows: np.ndarray, rng) -> np.ndarray:
+    """``rows`` in ascending ``values[rows]``, ties in random order."""
+    return rows[np.lexsort((rng.random(len(rows)), values[rows]))]
+
+
+def shuffled(batches: list[np.ndarray], rng) -> list[np.ndarray]:
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
 def length_batches(lengths: np.ndarray, rows: np.ndarray, batch_size: int, rng) -> list[np.ndarray]:
     """Batches of ``batch_size`` users with similar sequence lengths (less padding), in random order."""
-    jitter = rng.random(len(rows))
-    order = rows[np.lexsort((jitter, lengths[rows]))]
-    batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
-    return [batches[i] for i in rng.permutation(len(batches))]
+    order = sorted_by(lengths, rows, rng)
+    return shuffled([order[i : i + batch_size] for i in range(0, len(order), batch_size)], rng)
 
 
 def position_batches(positions: np.ndarray, rows: np.ndarray, batch_size: int, rng) -> list[np.ndarray]:
@@ -155,17 +162,15 @@ def position_batches(positions: np.ndarray, rows: np.ndarray, batch_size: int, r
     positions, so equal positions per batch give every target the same weight, as random batches do, while
     padding stays as low as with :func:`length_batches`. Ties in length are broken at random each epoch.
     """
-    jitter = rng.random(len(rows))
-    order = rows[np.lexsort((jitter, positions[rows]))]
+    order = sorted_by(positions, rows, rng)
     cumulative = np.cumsum(positions[order])
     budget = batch_size * cumulative[-1] / len(order)
     n_batches = max(1, int(round(cumulative[-1] / budget)))
     cuts = np.searchsorted(cumulative, budget * np.arange(1, n_batches), side="left") + 1
-    batches = [b for b in np.split(order, cuts) if len(b)]
-    return [batches[i] for i in rng.permutation(len(batches))]
+    return shuffled([b for b in np.split(order, cuts) if len(b)], rng)
 
 
-def epoch_batches(config: "TARConfig", lengths: np.ndarray, rows: np.ndarray, rng) -> list[np.ndarray]:
+def epoch_batches(config: TARConfig, lengths: np.ndarray, rows: np.ndarray, rng) -> list[np.ndarray]:
     """One epoch's batches of user rows under ``config.batching``."""
     if config.batching == "random":
         return random_batches(rows, config.batch_size, rng)
@@ -246,7 +251,8 @@ def train_tar(
     optimizers = make_optimizers(net, config)
     lengths = np.array([len(s) for s, _ in data.sequences])
     trainable = np.flatnonzero(lengths >= 2)
-    saver = Checkpoint(checkpoint, training_key(config, data.sequences, data.user_rows, data.tag_inputs, data.n_items))
+    key = training_key(config, data.sequences, data.user_rows, data.tag_inputs, data.n_items) if checkpoint else ""
+    saver = Checkpoint(checkpoint, key)
     state = saver.restore(net, optimizers, rng, gen)
     if state is not None:
         log(f"resuming retriever training after epoch {state.epoch} from {checkpoint}")
