@@ -30,7 +30,9 @@ from recgpt.judge.config import JudgeConfig
 from recgpt.judge.items import load_items
 from recgpt.judge.llm_judge import LLMJudge
 from recgpt.judge.rubric import load_rubric
-from recgpt.llm.runtime import LLMConfig, LLMRuntime
+from recgpt.cli.common import apply_llm_flags
+from recgpt.llm.config import LLMConfig
+from recgpt.llm.runtime import LLMRuntime
 from recgpt.runfolder import RunFolder
 
 # Table 9 of the report: (ACC, Precision, Recall, F1) of Qwen3-Judge-Base and Qwen3-Judge-SFT.
@@ -126,8 +128,8 @@ def main() -> None:
     else:
         run, reference = probe_run(tmp / "run")
         what = "the report's examples (Tables 1, 3, 6), 5 per task"
-    llm = LLMConfig(backend=args.backend, model=args.model, base_url=args.base_url, threads=args.threads,
-                    n_ctx=2048, structured_retries=1, progress=False)
+    llm = apply_llm_flags(LLMConfig(structured_retries=1, progress=False, options={"llama-cpp": {"n_ctx": 2048}}),
+                          args.backend, args.model, args.base_url, args.threads if args.backend == "llama-cpp" else None)
     config = JudgeConfig(llm=llm, prompt_examples=args.examples, max_tokens=args.max_tokens,
                          reason_chars=48, max_context_chars=600, sample_per_task=args.sample)
     items = load_items(run, config.tasks, config.sample_per_task, config.seed, config.max_context_chars)

@@ -32,8 +32,8 @@ def main() -> None:
     with server as url:
         print(f"server: {url}")
         for width in args.in_flight:
-            config = LLMConfig(backend="openai", base_url=url, model=args.model, max_in_flight=width,
-                               timeout_s=600, progress=False)
+            config = LLMConfig(backend="openai", progress=False, options={"openai": {
+                "base_url": url, "model": args.model, "max_in_flight": width, "timeout_s": 600}})
             requests = [
                 LLMRequest(str(i), "raw", {"prompt": f"Write one sentence about office item number {i} (w{width})."},
                            max_tokens=args.max_tokens)

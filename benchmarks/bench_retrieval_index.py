@@ -124,7 +124,7 @@ def main() -> None:
     specs = [("exact", {}, None), ("ivf", {"nlist": 4096}, [{"nprobe": n} for n in args.nprobe])]
     if args.large_hnsw:
         specs.append(("hnsw", {"m": 32, "ef_construction": 80}, [{"ef_search": e} for e in args.ef_search]))
-    report(f"generated catalog", large, large_q, specs, args.k)
+    report("generated catalog", large, large_q, specs, args.k)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ import numpy as np
 from recgpt.config import parse_key_values
 from recgpt.retrieval.synthetic import PLANTED_TAR_SETTINGS, planted_dataset
 from recgpt.retrieval.tar import TARRecommender
-from recgpt.retrieval.train import TARConfig
+from recgpt.retrieval.config import TARConfig
 
 
 def main() -> None:
@@ -33,7 +33,7 @@ def main() -> None:
     hits = []
     for seed in args.seeds:
         config = TARConfig(**(PLANTED_TAR_SETTINGS | overrides | {"seed": seed}))
-        model = TARRecommender(config).fit(dataset, "test", log=lambda line: None)
+        model = TARRecommender(config).fit(dataset, "test")
         recs = model.recommend(users, k=3)
         hits.append(float(np.mean([test_item[u] in set(row) for u, row in zip(users, recs.item_ids)])))
         print(f"seed {seed}: planted test item in the top 3 for {hits[-1]:.0%} of {len(users)} users", flush=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import time
 from pathlib import Path
 
@@ -23,7 +24,7 @@ from recgpt.data.loaders import load_amazon_office
 from recgpt.retrieval.evaluate import pivot, write_table
 from recgpt.retrieval.quality import baseline_rows, quality_rows
 from recgpt.retrieval.tar import TARRecommender
-from recgpt.retrieval.train import TARConfig
+from recgpt.retrieval.config import TARConfig
 
 VARIANTS = {
     "seq": {},
@@ -46,6 +47,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/retrieval_quality"))
     parser.add_argument("--save", type=Path, help="save the first variant's trained model here")
     args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(message)s")  # the training's epoch lines
     torch.set_num_threads(args.threads)
     common = parse_key_values(args.set, "--set") | {"threads": args.threads}
     dataset = load_amazon_office(args.data)
@@ -54,7 +56,7 @@ def main() -> None:
     for i, name in enumerate(args.variants):
         config = TARConfig(**(common | VARIANTS[name]))
         start = time.perf_counter()
-        model = TARRecommender(config).fit(dataset, "dev", log=lambda line: print(f"[{name}] {line}", flush=True))
+        model = TARRecommender(config).fit(dataset, "dev")
         fit_s = time.perf_counter() - start
         log = model.training_log
         speed[name] = dict(

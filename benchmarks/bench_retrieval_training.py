@@ -15,9 +15,11 @@ import numpy as np
 import torch
 
 from recgpt.data.loaders import load_amazon_office
-from recgpt.retrieval.interactions import Catalog, Sequences
+from recgpt.data.catalog import Catalog
+from recgpt.retrieval.interactions import Sequences
 from recgpt.retrieval.tar import TARRecommender
-from recgpt.retrieval.train import TARConfig, epoch_batches
+from recgpt.retrieval.config import TARConfig
+from recgpt.retrieval.train import epoch_batches
 
 
 def padded_share(batches: list[np.ndarray], lengths: np.ndarray, max_len: int) -> float:
@@ -48,7 +50,7 @@ def main() -> None:
         config = TARConfig(batching=mode, epochs=args.epochs, eval_every=args.epochs, patience=1,
                            threads=args.threads)
         batches = epoch_batches(config, lengths, np.flatnonzero(lengths >= 2), np.random.default_rng(0))
-        model = TARRecommender(config).fit(dataset, "dev", log=lambda line: None)
+        model = TARRecommender(config).fit(dataset, "dev")
         log = model.training_log
         print(
             f"| {mode} | {len(batches)} | {padded_share(batches, lengths, config.max_len):.2f} | "

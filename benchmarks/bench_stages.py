@@ -106,7 +106,7 @@ def main() -> None:
     exp_cfg = ExplanationsConfig(items_per_interest=1, categories_per_interest=1, item_only_for_paired_items=False)
     pairs = pair_interests_with_items(tags.table, ds.items, popularity, exp_cfg)
     today = max(c.today for c in contexts.values())
-    explained = timed("explanations", lambda: produce_explanations(pairs, ds.items, runtime, exp_cfg, today))
+    timed("explanations", lambda: produce_explanations(pairs, ds.items, runtime, exp_cfg, today))
     out += ["## LLM stages (embedded SmolLM2-135M, fresh cache)", "",
             "| stage | wall s | users/min | calls/user | tokens/user | completion tokens/user | failed calls | "
             "share passing checks | removed by check |", "|---|---|---|---|---|---|---|---|---|", *rows, ""]

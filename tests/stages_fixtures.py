@@ -52,7 +52,7 @@ def tiny_dataset() -> Dataset:
 
 def fake_runtime(script, tmp_path=None) -> tuple[LLMRuntime, FakeBackend]:
     backend = FakeBackend(script)
-    config = LLMConfig(backend="fake", progress=False, fake_answers=["{}"])
+    config = LLMConfig(backend="fake", progress=False, options={"fake": {"answers": ["{}"]}})
     cache = tmp_path / "cache.sqlite" if tmp_path is not None else None
     return LLMRuntime(config, cache_path=cache, backend=backend), backend
 

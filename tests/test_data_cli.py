@@ -26,13 +26,22 @@ def test_load_validate_compress(tmp_path):
     assert "users truncated" in result.output
 
 
-def test_errors_are_one_line_and_exit_1(tmp_path):
+def test_errors_are_one_message_with_an_exit_code_not_a_traceback(tmp_path):
+    """Bad input is reported once by the command (``error: ...``); exit 2 for what the caller must fix."""
     runner = CliRunner()
     result = runner.invoke(app, ["data", "load", "--source", "nope", "--out", str(tmp_path / "r")])
-    assert result.exit_code == 1 and "unknown data source 'nope'" in result.output
+    assert result.exit_code == 2 and "error: unknown data loader 'nope'; registered: amazon-office.v1" in result.output
     result = runner.invoke(app, ["data", "validate", str(tmp_path / "missing")])
-    assert result.exit_code == 1 and "recgpt data load" in result.output
+    assert result.exit_code == 2 and "recgpt data load" in result.output
     bad = tmp_path / "c.yaml"
     bad.write_text("token_budgett: 5\n")
     result = runner.invoke(app, ["compress", "--run", str(tmp_path), "--config", str(bad)])
-    assert result.exit_code == 1 and "token_budgett: unknown key" in result.output
+    assert result.exit_code == 2 and "token_budgett: unknown key" in result.output
+    broken = tmp_path / "events.csv"
+    broken.write_text("user,item\n")
+    mapping = tmp_path / "mapping.yaml"
+    mapping.write_text(f"items: {{file: {broken}}}\nevents: {{file: {broken}}}\n")
+    result = runner.invoke(app, ["data", "load", "--source", "custom", "--path", str(mapping), "--out", str(tmp_path)])
+    assert result.exit_code == 1 and str(broken) in result.output
+    for output in (result.output,):
+        assert "Traceback" not in output

@@ -68,12 +68,12 @@ def test_grade_with_scripted_answers_writes_pass_rates(tmp_path):
     answer = json.dumps({c: {"reason": "ok", "verdict": "yes"} for c in CRITERIA})
     config = tmp_path / "j.yaml"
     config.write_text(yaml.safe_dump({"judge": {"tasks": ["tags"], "llm": {"backend": "fake", "progress": False,
-                                                                            "fake_answers": [answer] * 2}}}))
+                                                                            "options": {"fake": {"answers": [answer] * 2}}}}}))
     result = CliRunner().invoke(app, ["judge", "--run", str(run.root), "--config", str(config)])
     assert result.exit_code == 0, result.output
     rows = {r["criterion"]: r for r in json.loads((run.judge / "pass_rates.json").read_text())}
     assert (rows["validity"]["n"], rows["validity"]["passed"]) == (2, 2)
     assert (rows["all"]["n"], rows["all"]["passed"], rows["all"]["pass_rate"]) == (3, 2, 0.6667)
-    assert "| fake:fake |" in (run.judge / "pass_rates.md").read_text()
+    assert "| fake.v1:fake |" in (run.judge / "pass_rates.md").read_text()
     typo = CliRunner().invoke(app, ["judge", "--run", str(run.root), "--config", str(config), "--sample", "0"])
     assert typo.exit_code != 0

@@ -20,7 +20,8 @@ def test_recgpt_judge_grades_with_the_embedded_model_and_resumes(tmp_path):
     run = make_amazon_run(tmp_path / "run")
     config = tmp_path / "judge.yaml"
     config.write_text(yaml.safe_dump({"judge": {
-        "llm": {"backend": "llama-cpp", "threads": 2, "n_ctx": 2048, "structured_retries": 0, "progress": False},
+        "llm": {"backend": "llama-cpp", "options": {"llama-cpp": {"threads": 2, "n_ctx": 2048}},
+                "structured_retries": 0, "progress": False},
         "tasks": ["interests", "tags"], "sample_per_task": 1, "prompt_examples": False, "max_tokens": 160,
         "reason_chars": 32, "max_context_chars": 400}}))
     runner = CliRunner()
@@ -29,7 +30,7 @@ def test_recgpt_judge_grades_with_the_embedded_model_and_resumes(tmp_path):
     assert "graded 2 outputs" in first.output and "2 asked" in first.output
     buffer = JudgeBuffer(run.judge / "buffer.sqlite")
     llm = buffer.verdicts(source="llm")
-    assert llm and all(v.judge.startswith("llama-cpp:SmolLM2-135M-Instruct") for v in llm)
+    assert llm and all(v.judge.startswith("llama-cpp.v1:SmolLM2-135M-Instruct") for v in llm)
     for v in llm:  # answers are constrained to the rubric's labels, with a short reason
         assert v.label in load_rubric(v.task).criterion(v.criterion).label_names
         assert isinstance(v.reason, str) and len(v.reason) <= 32

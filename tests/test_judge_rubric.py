@@ -76,7 +76,7 @@ def test_grade_parses_verdicts_skips_rule_failures_and_resumes(tmp_path):
     # one tag failed the stage post-checks and is not asked; the explanation answer has no verdict
     assert (stats.rule_failed, stats.asked, stats.failed_calls) == (1, 5, 1)
     assert fake.calls >= 5
-    assert judge.name == "fake:scripted"
+    assert judge.name == "fake.v1:scripted"
     llm = buffer.verdicts(source="llm")
     assert {(v.task, v.criterion, v.label) for v in llm if v.item_key.startswith("user 8 interest 0 #")} == {
         ("interests", "willingness", "yes"), ("interests", "reasonableness", "strong")}

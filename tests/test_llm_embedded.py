@@ -16,7 +16,7 @@ pytest.importorskip("llama_cpp")
 
 
 def test_embedded_model_answers_valid_json_under_a_schema(tmp_path):
-    config = LLMConfig(threads=1, n_ctx=512, progress=False)
+    config = LLMConfig(options={"llama-cpp": {"threads": 1, "n_ctx": 512}}, progress=False)
     with LLMRuntime(config, cache_path=tmp_path / "c.sqlite") as runtime:
         result = runtime.run(LLMRequest("banana", "smoke", {"item": "a ripe banana"}, schema=Color, max_tokens=24))
         assert result.ok, result.error
@@ -58,7 +58,8 @@ def llama_server():
 
 
 def test_openai_backend_against_the_llama_cpp_server(llama_server, tmp_path):
-    config = LLMConfig(backend="openai", base_url=llama_server, max_in_flight=2, timeout_s=60, progress=False)
+    config = LLMConfig(backend="openai", progress=False, options={
+        "openai": {"base_url": llama_server, "max_in_flight": 2, "timeout_s": 60}})
     with LLMRuntime(config, usage_path=tmp_path / "usage.jsonl") as runtime:
         assert runtime.backend.model_id == "smollm2"  # picked from /v1/models
         results = runtime.run_batch([

@@ -19,9 +19,11 @@ from recgpt.llm.runtime import LLMConfig, LLMRequest, LLMRuntime
 SRC = Path(__file__).resolve().parents[1] / "src"
 
 
-def _config(url: str, **overrides) -> LLMConfig:
-    values = dict(backend="openai", base_url=url, model="fault-model", timeout_s=0.5, max_retries=2,
-                  backoff_s=0.01, backoff_max_s=0.05, max_in_flight=4, progress=False)
+def _config(url: str, max_in_flight: int = 4, **overrides) -> LLMConfig:
+    """The openai backend against the fault server: short timeouts and backoff; ``overrides`` are runtime keys."""
+    openai = {"base_url": url, "model": "fault-model", "timeout_s": 0.5, "max_in_flight": max_in_flight}
+    values = dict(backend="openai", options={"openai": openai}, max_retries=2, backoff_s=0.01, backoff_max_s=0.05,
+                  progress=False)
     return LLMConfig(**{**values, **overrides})
 
 
@@ -76,7 +78,8 @@ _BATCH_SCRIPT = """
 import sys
 from recgpt.llm.runtime import LLMConfig, LLMRequest, LLMRuntime
 url, cache = sys.argv[1], sys.argv[2]
-config = LLMConfig(backend="openai", base_url=url, model="fault-model", max_in_flight=2, progress=False)
+config = LLMConfig(backend="openai", progress=False,
+                   options={"openai": {"base_url": url, "model": "fault-model", "max_in_flight": 2}})
 runtime = LLMRuntime(config, cache_path=cache, usage_path=cache + ".usage.jsonl")
 results = runtime.run_batch([LLMRequest(str(i), "raw", {"prompt": f"item {i} plan=slow"}) for i in range(40)])
 print(sum(r.ok for r in results), sum(r.cached for r in results))

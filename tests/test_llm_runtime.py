@@ -85,7 +85,7 @@ def test_cli_renders_a_template_and_prints_answer_tokens_and_latency(tmp_path):
     from recgpt.cli.main import app
 
     config = tmp_path / "llm.yaml"
-    config.write_text('llm:\n  backend: fake\n  fake_answers: [\'{"color": "red"}\', "plain words"]\n')
+    config.write_text('llm:\n  backend: fake\n  options:\n    fake: {answers: [\'{"color": "red"}\', "plain words"]}\n')
     vars_file = tmp_path / "vars.json"
     vars_file.write_text('{"item": "tomato"}')
     runner = CliRunner()

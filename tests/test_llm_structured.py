@@ -121,5 +121,5 @@ def test_a_render_error_fails_that_request_only():
 def test_config_rejects_unknown_keys_and_backends():
     with pytest.raises(ConfigError, match="tempature: unknown key"):
         LLMConfig.from_dict({"tempature": 0.2})
-    with pytest.raises(ConfigError, match="unknown backend 'gpt'"):
+    with pytest.raises(ConfigError, match="unknown LLM backend 'gpt'; registered: fake.v1, llama-cpp.v1"):
         LLMConfig.from_dict({"backend": "gpt"})

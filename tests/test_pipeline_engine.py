@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from recgpt.pipeline.engine import Stage, StageRunner, StageState
+from recgpt.pipeline.engine import Stage, StageError, StageRunner, StageState
 from recgpt.pipeline.fingerprint import changed_keys, fingerprint
 
 
@@ -98,7 +98,7 @@ def test_until_then_resume_after_a_kill(tmp_path):
 
 
 def test_unknown_until_is_an_error(tmp_path):
-    with pytest.raises(KeyError, match="unknown stage"):
+    with pytest.raises(StageError, match="unknown stage"):
         run(tmp_path, {"a": 1, "b": {"x": 1}}, [], until="nope")
 
 

@@ -8,25 +8,24 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from recgpt.pipeline.artifacts import METHODS, EvalFiles, write_json
-from recgpt.pipeline.evaluate import Catalog, decile_rows, method_metrics
+from recgpt.pipeline.artifacts import METHODS, write_json
+from recgpt.pipeline.evaluate import decile_rows, method_metrics
 from recgpt.pipeline.report import build_report
 from recgpt.runfolder import RunFolder
 
 
 def fake_run(root):
-    run, files = RunFolder(root).ensure(), EvalFiles(root)
+    run = files = RunFolder(root).ensure()
     rng = np.random.default_rng(0)
     n_items, n_users, ks = 60, 12, [5, 10]
-    catalog = Catalog(np.array([f"i{j}" for j in range(n_items)], dtype=object),
-                      np.array([f"c{j % 6}" for j in range(n_items)], dtype=object),
-                      rng.integers(0, 50, n_items).astype(float))
+    category = np.arange(n_items) % 6
+    popularity = rng.integers(0, 50, n_items)
     targets = rng.integers(0, n_items, n_users)
     methods, deciles, recs = {}, [], []
     for m in METHODS:
         ranked = np.stack([rng.permutation(n_items)[:10] for _ in range(n_users)])
-        methods[m] = method_metrics(ranked, targets, catalog, ks)
-        deciles += [dict(r, population="sample") for r in decile_rows(m, ranked, targets, catalog, 10)]
+        methods[m] = method_metrics(ranked, targets, category, popularity, ks)
+        deciles += [dict(r, population="sample") for r in decile_rows(m, ranked, targets, popularity, 10)]
         recs += [{"method": m, "user_id": f"u{u}", "rank": r, "item_id": f"i{ranked[u, r]}", "score": 1.0}
                  for u in range(n_users) for r in range(10)]
     write_json(files.metrics, {"dataset": "toy", "ks": ks, "k_main": 10, "seed": 0, "classic_name": "ease",
@@ -65,18 +64,16 @@ def test_report_names_every_method_and_embeds_figures(tmp_path):
     assert page.count("data:image/png;base64,") >= 4
     assert "src=\"figures/" not in page  # self-contained
     for name in ("accuracy", "diversity", "matthew", "tag_hit_rate"):
-        assert (run.report / "figures" / f"{name}.png").stat().st_size > 1000
+        assert (run.figures / f"{name}.png").stat().st_size > 1000
     # usage: 3 calls, 1 cache hit, 1 failure, compute seconds skip the cached call
     assert "| total | 3 | 1 | 1 | 260 | 130 | 3.0 |" in md.replace("**", "")
 
 
 def test_decile_hit_rate_counts_users_per_target_decile():
-    popularity = np.arange(20, 0, -1).astype(float)  # item 0 most popular
-    catalog = Catalog(np.array([str(i) for i in range(20)], dtype=object), np.array(["c"] * 20, dtype=object),
-                      popularity)
+    popularity = np.arange(20, 0, -1)  # item 0 most popular
     ranked = np.array([[0, 1], [2, 3], [19, 18]])
     targets = np.array([0, 5, 19])  # deciles 0, 2, 9; hits for users 0 and 2
-    rows = {r["decile"]: r for r in decile_rows("m", ranked, targets, catalog, 2)}
+    rows = {r["decile"]: r for r in decile_rows("m", ranked, targets, popularity, 2)}
     assert rows[0]["target_users"] == 1 and rows[0]["hit_rate"] == 1.0
     assert rows[2]["hit_rate"] == 0.0 and rows[9]["hit_rate"] == 1.0
     assert np.isnan(rows[4]["hit_rate"])

@@ -22,7 +22,8 @@ def test_train_evaluate_and_recommend(tmp_path):
         args += ["--set", s]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
-    assert (tmp_path / "retriever" / "model.pt").exists() and (tmp_path / "retriever" / "index").is_dir()
+    assert (tmp_path / "retriever" / "model.json").exists() and (tmp_path / "retriever" / "index").is_dir()
+    assert json.loads((tmp_path / "retriever" / "model.json").read_text())["registry"] == "tar.v1"
     assert json.loads((tmp_path / "retriever" / "index" / "index.json").read_text())["options"]["ef_search"] == 32
 
     result = runner.invoke(app, ["evaluate-retrievers", "--run", str(tmp_path)])
@@ -35,6 +36,9 @@ def test_train_evaluate_and_recommend(tmp_path):
     result = runner.invoke(app, ["recommend", "--run", str(tmp_path), "--user", "u2_0", "--k", "3"])
     assert result.exit_code == 0, result.output
     assert "emerald" in result.output  # the user's cluster
+    result = runner.invoke(app, ["recommend", "--run", str(tmp_path), "--user", "nobody"])
+    assert result.exit_code == 2 and "user 'nobody' is not in the run's data" in result.output
+    assert "Traceback" not in result.output
 
     result = runner.invoke(app, ["train-retriever", "--run", str(tmp_path), "--set", "no_such_key=1"])
     assert result.exit_code == 2 and "no_such_key" in result.output

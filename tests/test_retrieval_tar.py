@@ -7,11 +7,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from recgpt.retrieval.config import TARConfig
 from recgpt.retrieval.fusion import fuse, load_tag_table, round_robin, title_tags
 from recgpt.retrieval.index import IndexedRecommender, VectorIndex, make_index
+from recgpt.retrieval.saved import SavedModelError, load_model
 from recgpt.retrieval.synthetic import PLANTED_TAR_SETTINGS, planted_dataset
 from recgpt.retrieval.tar import TARRecommender, short_tag
-from recgpt.retrieval.train import TARConfig
 
 SMALL = PLANTED_TAR_SETTINGS
 
@@ -23,7 +24,7 @@ def dataset():
 
 @pytest.fixture(scope="module")
 def model(dataset):
-    return TARRecommender(TARConfig(**SMALL)).fit(dataset, "test", log=lambda line: None)
+    return TARRecommender(TARConfig(**SMALL)).fit(dataset, "test")
 
 
 def test_all_three_losses_fall(model):
@@ -100,7 +101,7 @@ def test_save_and_load_give_the_same_recommendations(model, tmp_path):
     tags = {"u2_3": ["violet pen"]}
     before = model.recommend(users, k=8, tags=tags, beta=0.5)
     model.save(tmp_path / "tar")
-    after = TARRecommender.load(tmp_path / "tar").recommend(users, k=8, tags=tags, beta=0.5)
+    after = load_model(tmp_path / "tar").recommend(users, k=8, tags=tags, beta=0.5)
     assert (before.item_ids == after.item_ids).all()
     np.testing.assert_allclose(before.scores, after.scores, rtol=1e-5)
     wrapped = IndexedRecommender(model, "hnsw", m=8)
@@ -113,7 +114,7 @@ def test_save_and_load_give_the_same_recommendations(model, tmp_path):
 @pytest.mark.parametrize("encoder", ["minilm_init", "minilm_feed"])
 def test_minilm_tag_encoders_train_and_reload(dataset, encoder, tmp_path):
     config = TARConfig(**(SMALL | {"epochs": 8, "tag_encoder": encoder}))
-    model = TARRecommender(config).fit(dataset, "test", log=lambda line: None)
+    model = TARRecommender(config).fit(dataset, "test")
     assert model.training_log[-1]["l_tag"] < model.training_log[0]["l_tag"]
     before = model.recommend(["u1_1"], k=5, tags={"u1_1": ["golden binder"]}, beta=0.0)
     model.save(tmp_path)
@@ -124,7 +125,7 @@ def test_minilm_tag_encoders_train_and_reload(dataset, encoder, tmp_path):
 def test_item_tower_reads_only_the_chosen_features(dataset):
     """An id-free item tower still learns the planted clusters from category and brand alone."""
     config = TARConfig(**(SMALL | {"item_features": ["category", "brand"]}))
-    model = TARRecommender(config).fit(dataset, "test", log=lambda line: None)
+    model = TARRecommender(config).fit(dataset, "test")
     assert set(model.net.item_tower.embeddings) == {"category", "brand"}
     recs = model.recommend(["u0_0"], k=3, beta=1.0)
     assert all(i.startswith("i0_") for i in recs.item_ids[0])
@@ -174,25 +175,31 @@ class Killed(Exception):
     pass
 
 
-def kill_after(epoch: int):
-    def log(line: str) -> None:
-        if line.startswith(f"epoch={epoch} "):
+class Epochs:
+    """A progress callback that records the epochs reported and raises Killed once ``kill_at`` is reached."""
+
+    def __init__(self, kill_at: int | None = None):
+        self.kill_at, self.done = kill_at, []
+
+    def __call__(self, task, done, total=None, **info):
+        self.done.append(done)
+        if done == self.kill_at:
             raise Killed
-    return log
 
 
-def test_a_killed_training_resumes_where_it_stopped(dataset, tmp_path):
+def test_a_killed_training_resumes_where_it_stopped(dataset, tmp_path, caplog):
     """Killed after epoch 3 of 6, the second fit starts at epoch 4 and ends exactly where one whole fit ends."""
     config = TARConfig(**(SMALL | {"epochs": 6, "eval_every": 2, "patience": 10, "dropout": 0.2}))
-    whole = TARRecommender(config).fit(dataset, "test", log=lambda line: None)
+    whole = TARRecommender(config).fit(dataset, "test")
     checkpoint = tmp_path / "checkpoint.pt"
     with pytest.raises(Killed):
-        TARRecommender(config).fit(dataset, "test", log=kill_after(3), checkpoint=checkpoint)
+        TARRecommender(config).fit(dataset, "test", checkpoint=checkpoint, progress=Epochs(kill_at=3))
     assert checkpoint.exists()
-    lines: list[str] = []
-    resumed = TARRecommender(config).fit(dataset, "test", log=lines.append, checkpoint=checkpoint)
-    assert lines[0].startswith("resuming retriever training after epoch 3")
-    assert [line.split()[0] for line in lines[1:]] == ["epoch=4", "epoch=5", "epoch=6"]
+    epochs = Epochs()
+    with caplog.at_level("INFO", logger="recgpt.retrieval"):
+        resumed = TARRecommender(config).fit(dataset, "test", checkpoint=checkpoint, progress=epochs)
+    assert "resuming retriever training after epoch 3" in caplog.text
+    assert epochs.done == [3, 4, 5, 6]
     assert [r["epoch"] for r in resumed.training_log] == [1, 2, 3, 4, 5, 6]
     for a, b in zip(whole.training_log, resumed.training_log):
         assert (a["l_col"], a["l_tag"], a.get("dev")) == (b["l_col"], b["l_tag"], b.get("dev"))
@@ -200,38 +207,67 @@ def test_a_killed_training_resumes_where_it_stopped(dataset, tmp_path):
     assert not checkpoint.exists(), "a finished training leaves no checkpoint behind"
 
 
-def test_a_checkpoint_of_another_configuration_is_not_loaded(dataset, tmp_path):
+def test_a_checkpoint_of_another_configuration_is_not_loaded(dataset, tmp_path, caplog):
     config = TARConfig(**(SMALL | {"epochs": 4, "eval_every": 0}))
     checkpoint = tmp_path / "checkpoint.pt"
     with pytest.raises(Killed):
-        TARRecommender(config).fit(dataset, "test", log=kill_after(2), checkpoint=checkpoint)
-    lines: list[str] = []
+        TARRecommender(config).fit(dataset, "test", checkpoint=checkpoint, progress=Epochs(kill_at=2))
+    epochs = Epochs()
     other = config.model_copy(update={"lr": 0.005})
-    TARRecommender(other).fit(dataset, "test", log=lines.append, checkpoint=checkpoint)
-    assert lines[0].startswith("epoch=1 ") and len(lines) == 4
+    TARRecommender(other).fit(dataset, "test", checkpoint=checkpoint, progress=epochs)
+    assert epochs.done == [0, 1, 2, 3, 4]
     checkpoint.write_bytes(b"not a checkpoint")
-    with pytest.warns(UserWarning, match="unreadable retriever checkpoint"):
-        TARRecommender(config).fit(dataset, "test", log=lines.append, checkpoint=checkpoint)
+    with caplog.at_level("WARNING", logger="recgpt.retrieval"):
+        TARRecommender(config).fit(dataset, "test", checkpoint=checkpoint)
+    assert "ignoring unreadable retriever checkpoint" in caplog.text
 
 
-def test_models_saved_before_the_feature_choice_still_load(model, tmp_path):
+def write_legacy(model: TARRecommender, folder, rename: dict[str, str]) -> None:
+    """The files recgpt 0.1 wrote: config.yaml and a pickled model.pt (state names of older layouts)."""
     import torch
 
-    model.save(tmp_path)
-    blob = torch.load(tmp_path / "model.pt", weights_only=False)
-    legacy = {"embeddings.id.": "item_emb.", "embeddings.category.": "cat_emb.", "category_code": "category",
-              "popularity_code": "pop_bucket"}
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "config.yaml").write_text(model.config.to_yaml())
     state = {}
-    for key, value in blob["state"].items():
-        for new, old in legacy.items():
+    for key, value in model.net.state_dict().items():
+        for new, old in rename.items():
             key = key.replace(new, old)
         state[key] = value
-    assert "item_tower.item_emb.weight" in state and "item_tower.pop_bucket" in state
-    # the sasrec layout once built an output layer it never used
-    state |= {"user_tower.out.weight": torch.zeros(16, 16), "user_tower.out.bias": torch.zeros(16)}
-    torch.save(blob | {"state": state}, tmp_path / "model.pt")
-    loaded = TARRecommender.load(tmp_path)
+    torch.save({"state": state, "catalog": model.catalog.__dict__ | {}, "train_users": model.train_users,
+                "popularity": model.popularity, "history": model.history.__dict__ | {},
+                "training_log": model.training_log}, folder / "model.pt")
+
+
+def test_a_legacy_pickled_model_is_refused_then_converted_without_running_pickles(model, tmp_path):
+    from recgpt.retrieval.convert import convert_legacy_model
+
+    rename = {"embeddings.id.": "item_emb.", "embeddings.category.": "cat_emb.", "category_code": "category",
+              "popularity_code": "pop_bucket"}
+    write_legacy(model, tmp_path / "old", rename)
+    with pytest.raises(SavedModelError, match="recgpt convert-run"):
+        load_model(tmp_path / "old")
+    convert_legacy_model(tmp_path / "old")
+    assert not (tmp_path / "old" / "model.pt").exists()
+    loaded = load_model(tmp_path / "old")
     assert (loaded.recommend(["u0_0"], 5).item_ids == model.recommend(["u0_0"], 5).item_ids).all()
+
+
+def test_a_pickle_that_would_run_code_is_refused_by_the_converter(model, tmp_path):
+    import os
+
+    import torch
+
+    from recgpt.retrieval.convert import convert_legacy_model
+
+    class Exploit:
+        def __reduce__(self):
+            return (os.system, ("touch " + str(tmp_path / "pwned"),))
+
+    write_legacy(model, tmp_path / "bad", {})
+    torch.save({"state": {}, "payload": Exploit()}, tmp_path / "bad" / "model.pt")
+    with pytest.raises(SavedModelError, match="can read safely .*posix.system"):
+        convert_legacy_model(tmp_path / "bad")
+    assert not (tmp_path / "pwned").exists()
 
 
 @pytest.mark.parametrize("kind,options", [("hnsw", {"m": 16, "ef_search": 64}), ("ivf", {"nlist": 4, "nprobe": 4})])

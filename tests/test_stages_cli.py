@@ -25,7 +25,7 @@ def test_stage_commands_end_to_end(tmp_path):
     save_dataset(tiny_dataset(), run.data)
     config = tmp_path / "stages.yaml"
     config.write_text(yaml.safe_dump({
-        "llm": {"backend": "fake", "fake_answers": [UNIVERSAL] * 40, "progress": False},
+        "llm": {"backend": "fake", "options": {"fake": {"answers": [UNIVERSAL] * 40}}, "progress": False},
         "phi": {"holdout_share": 0.0},
         "explanations": {"items_per_interest": 2},
     }))

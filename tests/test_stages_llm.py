@@ -30,7 +30,7 @@ def setup(tmp_path_factory):
     phi = TagToCategory(PhiConfig(holdout_share=0.0, augment_short_titles=False)).fit(
         items.column("title").to_pylist(), items.column("category").to_pylist())
     tmp = tmp_path_factory.mktemp("llm")
-    runtime = LLMRuntime(LLMConfig(threads=2, progress=False, structured_retries=0), cache_path=tmp / "cache.sqlite")
+    runtime = LLMRuntime(LLMConfig(options={"llama-cpp": {"threads": 2}}, progress=False, structured_retries=0), cache_path=tmp / "cache.sqlite")
     yield ds, contexts, phi, runtime, EmbeddingCache()
     runtime.close()
 

@@ -12,11 +12,15 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from recgpt.errors import RecgptError
+
 T = TypeVar("T", bound="StrictConfig")
 
 
-class ConfigError(ValueError):
+class ConfigError(RecgptError, ValueError):
     """A configuration file or value is wrong; the message names the file and the key."""
+
+    exit_code = 2
 
 
 class StrictConfig(BaseModel):
@@ -27,11 +31,7 @@ class StrictConfig(BaseModel):
     @classmethod
     def from_yaml(cls: type[T], path: str | Path, overrides: dict[str, Any] | None = None) -> T:
         """Load ``path`` (YAML mapping), apply dotted ``overrides`` such as ``{"llm.backend": "fake"}``."""
-        path = Path(path)
-        raw = read_yaml_mapping(path)
-        for dotted, value in (overrides or {}).items():
-            set_dotted(raw, dotted, value)
-        return cls.from_dict(raw, source=str(path))
+        return load_block(cls, path, overrides=overrides)
 
     @classmethod
     def from_dict(cls: type[T], raw: dict[str, Any], source: str = "<config>") -> T:
@@ -42,6 +42,42 @@ class StrictConfig(BaseModel):
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+
+
+def load_block(
+    model: type[T],
+    path: str | Path | None,
+    block: str | None = None,
+    overrides: dict[str, Any] | None = None,
+    settings: list[str] | None = None,
+) -> T:
+    """The ``model`` configuration every command reads: from the YAML file ``path``, then dotted ``overrides``
+    (``{"llm.backend": "fake"}``; None values are ignored, so unset flags leave the file alone), then
+    ``settings``, ``KEY=VALUE`` strings of a ``--set`` flag (dotted keys allowed, values read as YAML).
+
+    The file gives its ``block:`` mapping when it has one; else nothing when it is a file of other blocks
+    (every value a mapping, none of its keys a key of ``model``), so ``model``'s defaults apply; else the whole
+    file, checked strictly (a file of just this block: a misspelt key is an error). No ``path``: defaults."""
+    raw: dict[str, Any] = {}
+    source = "command line"
+    if path is not None:
+        source = str(path)
+        raw = read_yaml_mapping(Path(path))
+        if block is not None and block in raw and isinstance(raw[block] or {}, dict):
+            raw, source = dict(raw[block] or {}), f"{path} ({block} block)"
+        elif (block is not None and not set(raw) & set(model.model_fields)
+              and all(isinstance(value, dict) or value is None for value in raw.values())):
+            raw = {}
+    for dotted, value in (overrides or {}).items():
+        if value is not None:
+            set_dotted(raw, dotted, value)
+    try:
+        pairs = parse_key_values(settings or [], "--set")
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    for dotted, value in pairs.items():
+        set_dotted(raw, dotted, value)
+    return model.from_dict(raw, source=source)
 
 
 def read_yaml_mapping(
@@ -75,18 +111,24 @@ def set_dotted(mapping: dict[str, Any], dotted: str, value: Any) -> None:
     *parents, leaf = dotted.split(".")
     node = mapping
     for key in parents:
-        node = node.setdefault(key, {})
+        if node.get(key) is None:
+            node[key] = {}
+        node = node[key]
         if not isinstance(node, dict):
             raise ConfigError(f"cannot set {dotted!r}: {key!r} is not a mapping")
     node[leaf] = value
 
 
 def format_validation_error(exc: ValidationError, source: str) -> str:
-    lines = [f"{source}: invalid configuration"]
+    """``SOURCE: invalid configuration`` and one line per problem: ``  dotted.key: what is wrong``."""
+    return "\n".join([f"{source}: invalid configuration", *("  " + line for line in validation_lines(exc))])
+
+
+def validation_lines(exc: ValidationError, prefix: str = "") -> list[str]:
+    """One ``dotted.key: what is wrong`` line per error (``prefix`` is put before every key)."""
+    lines = []
     for err in exc.errors():
-        where = ".".join(str(p) for p in err["loc"]) or "<root>"
-        if err["type"] == "extra_forbidden":
-            lines.append(f"  {where}: unknown key")
-        else:
-            lines.append(f"  {where}: {err['msg']}")
-    return "\n".join(lines)
+        where = prefix + ".".join(str(p) for p in err["loc"])
+        message = "unknown key" if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, ")
+        lines.append(f"{where}: {message}" if where else message)
+    return lines

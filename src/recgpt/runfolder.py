@@ -1,27 +1,35 @@
-"""The layout of a run folder: where each stage writes its output, so stages find each other's tables.
-
-A run folder holds everything one pipeline run produced::
+"""The layout of a run folder: the one place that names every file and folder a run writes, so stages,
+commands and the report find each other's tables.
 
     RUN/
-      config.yaml                 the resolved configuration of the run
-      data/                       canonical tables (items, users, events, searches, holdout).parquet
-      behavior/compressed.parquet one row per user: compressed reliable behavior (report 2.1.1)
-      llm/cache.sqlite            the LLM runtime's persistent cache
-      llm/usage.jsonl             one line per LLM call: tokens, latency, cache hit, failure
-      stages/interests.parquet    mined interests (report 2.1.2)
-      stages/tags.parquet         predicted tags (report 2.2)
-      stages/explanations.sqlite  interest-item-explanation lookup table (report 2.4.2)
-      phi/                        the tag-to-category model
-      retriever/                  the trained user-item-tag retriever and its index
-      judge/                      judge verdicts and pass rates
-      report/                     report.md, report.html and plots
-      stages.json                 which pipeline stages finished, with the fingerprint of their inputs
+      config.yaml                      the resolved configuration of the run
+      stages.json                      which pipeline stages finished, with the fingerprint of their inputs
+      data/                            canonical tables: items, users, events, searches, holdout (.parquet)
+      behavior/compressed.parquet      one row per user: compressed reliable behavior (report 2.1.1)
+      llm/cache.sqlite                 the LLM runtime's persistent answer cache
+      llm/usage.jsonl                  one line per LLM call: tokens, latency, cache hit, failure
+      stages/interests.parquet         mined interests that passed the checks (report 2.1.2)
+      stages/interests_all.parquet     every mined interest with its post-check verdict
+      stages/tags.parquet              predicted tags with verdict and phi category (report 2.2)
+      stages/explanations.sqlite       the interest-item-explanation lookup table (report 2.4.2)
+      stages/<stage>_summary.json      counts, tokens and pass rate of the last run of a stage
+      phi/                             the tag-to-category model
+      retriever/                       the trained user-item-tag retriever (and its index; checkpoint.pt
+                                       while training)
+      eval/                            the evaluation: user sample, every method's lists, metrics, tag HR@K
+      judge/                           judge buffer, pass rates, milestone check, fine-tuning export
+      report/                          report.md, report.html and figures/
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+
+from recgpt.errors import UnknownNameError
+
+#: The canonical tables of ``RUN/data`` (one Parquet file each), see :mod:`recgpt.data.schema`.
+DATA_TABLES = ("items", "users", "events", "searches", "holdout")
 
 
 @dataclass(frozen=True)
@@ -32,58 +40,178 @@ class RunFolder:
         object.__setattr__(self, "root", Path(self.root))
 
     def ensure(self) -> "RunFolder":
-        for sub in ("data", "behavior", "llm", "stages", "phi", "retriever", "judge", "report"):
-            (self.root / sub).mkdir(parents=True, exist_ok=True)
+        for folder in (self.data, self.behavior, self.llm, self.stages, self.phi, self.retriever, self.eval,
+                       self.judge, self.report):
+            folder.mkdir(parents=True, exist_ok=True)
         return self
 
+    def rel(self, path: Path) -> str:
+        """``path`` relative to the run folder, the form pipeline stages declare their files in."""
+        return str(Path(path).relative_to(self.root))
+
+    # ------------------------------------------------------------------ the run
     @property
     def config(self) -> Path:
         return self.root / "config.yaml"
 
     @property
+    def stages_state(self) -> Path:
+        return self.root / "stages.json"
+
+    # ------------------------------------------------------------------ data and behavior
+    @property
     def data(self) -> Path:
         return self.root / "data"
 
+    def table(self, name: str) -> Path:
+        """``RUN/data/<name>.parquet`` for a name of :data:`DATA_TABLES`."""
+        if name not in DATA_TABLES:
+            raise UnknownNameError(f"unknown data table {name!r}; tables: {', '.join(DATA_TABLES)}")
+        return self.data / f"{name}.parquet"
+
+    @property
+    def data_tables(self) -> tuple[Path, ...]:
+        return tuple(self.table(name) for name in DATA_TABLES)
+
+    @property
+    def behavior(self) -> Path:
+        return self.root / "behavior"
+
     @property
     def compressed(self) -> Path:
-        return self.root / "behavior" / "compressed.parquet"
+        return self.behavior / "compressed.parquet"
+
+    # ------------------------------------------------------------------ LLM stages
+    @property
+    def llm(self) -> Path:
+        return self.root / "llm"
 
     @property
     def llm_cache(self) -> Path:
-        return self.root / "llm" / "cache.sqlite"
+        return self.llm / "cache.sqlite"
 
     @property
     def llm_usage(self) -> Path:
-        return self.root / "llm" / "usage.jsonl"
+        return self.llm / "usage.jsonl"
+
+    @property
+    def stages(self) -> Path:
+        return self.root / "stages"
 
     @property
     def interests(self) -> Path:
-        return self.root / "stages" / "interests.parquet"
+        return self.stages / "interests.parquet"
+
+    @property
+    def interests_all(self) -> Path:
+        return self.stages / "interests_all.parquet"
 
     @property
     def tags(self) -> Path:
-        return self.root / "stages" / "tags.parquet"
+        return self.stages / "tags.parquet"
 
     @property
     def explanations(self) -> Path:
-        return self.root / "stages" / "explanations.sqlite"
+        return self.stages / "explanations.sqlite"
+
+    def stage_summary(self, stage: str) -> Path:
+        """``RUN/stages/<stage>_summary.json`` (interests, tags, explanations)."""
+        return self.stages / f"{stage}_summary.json"
 
     @property
     def phi(self) -> Path:
         return self.root / "phi"
 
+    # ------------------------------------------------------------------ retrieval
     @property
     def retriever(self) -> Path:
         return self.root / "retriever"
 
     @property
+    def retriever_checkpoint(self) -> Path:
+        """Epoch checkpoint of a training in progress (removed when it finishes)."""
+        return self.retriever / "checkpoint.pt"
+
+    # ------------------------------------------------------------------ evaluation
+    @property
+    def eval(self) -> Path:
+        return self.root / "eval"
+
+    @property
+    def sample(self) -> Path:
+        """The seeded sample of test users the LLM stages run on."""
+        return self.eval / "sample.json"
+
+    @property
+    def recommendations(self) -> Path:
+        """method, user_id, rank, item_id, score: every method's lists for the sampled users."""
+        return self.eval / "recommendations.parquet"
+
+    @property
+    def recommendations_all(self) -> Path:
+        """The same for every test user, for the methods that need no LLM."""
+        return self.eval / "recommendations_all.parquet"
+
+    @property
+    def tuning(self) -> Path:
+        """The fusion weight beta tuned on dev, with the dev recall of every beta tried."""
+        return self.eval / "tuning.json"
+
+    @property
+    def explained(self) -> Path:
+        """user_id, rank, item_id, title, category, interest, explanation, source of every shown item."""
+        return self.eval / "explained.parquet"
+
+    @property
+    def metrics(self) -> Path:
+        return self.eval / "metrics.json"
+
+    @property
+    def deciles(self) -> Path:
+        """method, population, k, decile, exposure, target_users, hit_rate (the Matthew plot)."""
+        return self.eval / "deciles.parquet"
+
+    @property
+    def tag_eval(self) -> Path:
+        """Category HR@K of the tags and of the no-LLM baselines (report Table 5)."""
+        return self.eval / "tag_eval.json"
+
+    # ------------------------------------------------------------------ judge
+    @property
     def judge(self) -> Path:
         return self.root / "judge"
 
+    @property
+    def judge_buffer(self) -> Path:
+        return self.judge / "buffer.sqlite"
+
+    @property
+    def judge_pass_rates(self) -> Path:
+        """``pass_rates.md``; the JSON twin is ``pass_rates.json``."""
+        return self.judge / "pass_rates.md"
+
+    @property
+    def judge_check(self) -> Path:
+        return self.judge / "check.json"
+
+    @property
+    def judge_export(self) -> Path:
+        """The rebalanced judge fine-tuning set (chat JSON Lines)."""
+        return self.judge / "train.jsonl"
+
+    # ------------------------------------------------------------------ report
     @property
     def report(self) -> Path:
         return self.root / "report"
 
     @property
-    def stages_state(self) -> Path:
-        return self.root / "stages.json"
+    def report_md(self) -> Path:
+        return self.report / "report.md"
+
+    @property
+    def report_html(self) -> Path:
+        return self.report / "report.html"
+
+    @property
+    def figures(self) -> Path:
+        return self.report / "figures"

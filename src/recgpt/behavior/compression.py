@@ -21,52 +21,21 @@ partitions first (a binary search per user over how many to drop) and records wh
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import date
-from typing import Literal
 
 import polars as pl
 import pyarrow as pa
-from pydantic import Field, field_validator
 
 from recgpt.behavior.extraction import extract_reliable
-from recgpt.behavior.item_text import ItemTextConfig, clean_text, item_texts
+from recgpt.behavior.config import CompressionConfig
+from recgpt.behavior.item_text import clean_text, item_texts
 from recgpt.behavior.periods import add_periods, utc_date
 from recgpt.behavior.tokens import TokenCounter, make_token_counter
-from recgpt.config import StrictConfig
-from recgpt.data.schema import BEHAVIORS, DEFAULT_RELIABLE_BEHAVIORS
+from recgpt.progress import ProgressFn, reporter
+from recgpt.data.schema import BEHAVIORS
 
 SEARCH = "search"
 BEHAVIOR_ORDER = {b: i for i, b in enumerate((*BEHAVIORS, SEARCH))}
-Progress = Callable[[str, int, int], None]
-
-
-class CompressionConfig(StrictConfig):
-    """Reliable behavior extraction and hierarchical compression settings."""
-
-    behaviors: list[str] = Field(
-        default_factory=lambda: [str(b) for b in DEFAULT_RELIABLE_BEHAVIORS],
-        description="behaviors kept as reliable; plain clicks are left out by default",
-    )
-    include_searches: bool = Field(True, description="keep search queries (rendered as `Period (search) | q1, q2`)")
-    fold: Literal["dev", "test", "all"] = Field(
-        "test", description="history to compress: 'dev' = events, 'test' = events + dev targets, 'all'"
-    )
-    reference_date: date | None = Field(None, description="'now' for the partitions; default: latest event")
-    day_window_days: int = Field(30, ge=0, description="events this recent are partitioned by day")
-    month_window_days: int = Field(365, ge=0, description="then by month up to this age, by year beyond")
-    count_repeats: bool = Field(True, description="repeated (item, behavior, period) render as `behavior xN`")
-    token_budget: int | None = Field(4096, ge=1, description="max tokens per user; None = no limit")
-    tokenizer: str = Field("smollm2", description="smollm2 | approx[:CHARS] | gguf:PATH | hf:NAME")
-    item_text: ItemTextConfig = Field(default_factory=ItemTextConfig)
-
-    @field_validator("behaviors")
-    @classmethod
-    def _known(cls, value: list[str]) -> list[str]:
-        unknown = sorted(set(value) - set(BEHAVIORS))
-        if unknown:
-            raise ValueError(f"unknown behaviors {unknown}; the vocabulary is {', '.join(BEHAVIORS)}")
-        return value
 
 
 def reference_date_of(events: pa.Table, searches: pa.Table | None, configured: date | None) -> date:
@@ -137,18 +106,17 @@ def render_facts(facts: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _count_tokens(counter: TokenCounter, texts: list[str], progress: Progress | None, what: str) -> list[int]:
+def _count_tokens(counter: TokenCounter, texts: list[str], progress: ProgressFn | None, what: str) -> list[int]:
     out: list[int] = []
     step = 2000
     for start in range(0, len(texts), step):
         out.extend(counter.count_many(texts[start:start + step]))
-        if progress:
-            progress(what, min(start + step, len(texts)), len(texts))
+        reporter(progress)(what, min(start + step, len(texts)), len(texts))
     return out
 
 
 def fit_budget(
-    facts: pl.DataFrame, budget: int | None, counter: TokenCounter, progress: Progress | None = None
+    facts: pl.DataFrame, budget: int | None, counter: TokenCounter, progress: ProgressFn | None = None
 ) -> pl.DataFrame:
     """Render every user within ``budget`` tokens, dropping the oldest partitions first.
 
@@ -183,8 +151,7 @@ def fit_budget(
             pl.when(pl.col("fits") == True).then(pl.col("mid")).otherwise(pl.col("hi")).alias("hi"),  # noqa: E712
             pl.when(pl.col("fits") == False).then(pl.col("mid")).otherwise(pl.col("lo")).alias("lo"),  # noqa: E712
         ).drop("mid", "fits")
-        if progress:
-            progress("fitting token budget", int((state["hi"] - state["lo"] <= 1).sum()), state.height)
+        reporter(progress)("fitting token budget", int((state["hi"] - state["lo"] <= 1).sum()), state.height)
     ranked = ranked.join(state.select("user_id", "hi"), on="user_id")
     kept = ranked.filter(pl.col("__rank") >= pl.col("hi"))
     dropped = ranked.filter(pl.col("__rank") < pl.col("hi")).group_by("user_id").agg(
@@ -203,7 +170,7 @@ def fit_budget(
 
 def compress_users(
     dataset, config: CompressionConfig | None = None, counter: TokenCounter | None = None,
-    progress: Progress | None = None,
+    progress: ProgressFn | None = None,
 ) -> pa.Table:
     """Compress every user's reliable history into one text (report 2.1.1).
 

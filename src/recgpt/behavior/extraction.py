@@ -11,6 +11,7 @@ from collections.abc import Iterable
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from recgpt.config import ConfigError
 from recgpt.data.schema import BEHAVIORS, DEFAULT_RELIABLE_BEHAVIORS
 
 
@@ -27,7 +28,7 @@ def extract_reliable(
     kept = [str(b) for b in behaviors]
     unknown = sorted(set(kept) - set(BEHAVIORS))
     if unknown:
-        raise ValueError(f"unknown behaviors {unknown}; the vocabulary is {', '.join(BEHAVIORS)}")
+        raise ConfigError(f"unknown behaviors {unknown}; the vocabulary is {', '.join(BEHAVIORS)}")
     reliable = events.filter(pc.is_in(events.column("behavior"), value_set=pa.array(kept, pa.string())))
     if not keep_searches or searches is None:
         return reliable, None

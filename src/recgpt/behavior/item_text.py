@@ -12,9 +12,8 @@ import re
 
 import polars as pl
 import pyarrow as pa
-from pydantic import Field
 
-from recgpt.config import StrictConfig
+from recgpt.behavior.config import ItemTextConfig
 
 _HTML = re.compile(r"<[^>]+>|&[a-z]+;")
 _SIGNS = re.compile(r"[®™©℠]")
@@ -27,22 +26,6 @@ _MARKETING = re.compile(
 _SHOUTED = re.compile(r"\b(?:NEW|HOT|SALE)\b!*")
 _SEPARATORS = re.compile(r"[,|\n\r\t]+")
 _SPACES = re.compile(r"\s+")
-
-
-class ItemTextConfig(StrictConfig):
-    """How each item's text is compressed."""
-
-    max_title_words: int = Field(14, ge=1, description="title words kept (after noise removal)")
-    max_chars: int = Field(120, ge=20, description="hard cap on the whole item text")
-    include_brand: bool = Field(True, description="prefix the brand when the title does not name it")
-    include_category: bool = Field(True, description="append the category in parentheses")
-    category_attribute: str | None = Field(
-        "leaf_category", description="attribute to use as the category when an item has it (finer than category)"
-    )
-    key_attributes: list[str] = Field(
-        default_factory=lambda: ["color", "size", "material", "style"],
-        description="attributes appended as 'name: value' when present",
-    )
 
 
 def clean_text(text: str) -> str:

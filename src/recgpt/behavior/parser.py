@@ -10,13 +10,14 @@ from __future__ import annotations
 import re
 from collections import Counter
 
+from recgpt.errors import RecgptError
 from recgpt.behavior.periods import PERIOD_RE
 
 _ENTRY = re.compile(rf"({PERIOD_RE}) \(([^()]*)\)")
 _BEHAVIOR = re.compile(r"^([a-z_]+)(?: x(\d+))?$")
 
 
-class ParseError(ValueError):
+class ParseError(RecgptError, ValueError):
     """The text is not in the compressed form; the message names the line."""
 
 

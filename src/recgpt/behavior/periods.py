@@ -9,13 +9,11 @@ parser recognises them by shape alone.
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, date, datetime
 
 import polars as pl
 
 PERIOD_RE = r"\d{4}(?:-\d{2}(?:-\d{2})?)?"
-_PERIOD = re.compile(rf"^{PERIOD_RE}$")
 
 
 def utc_date(timestamp: int) -> date:
@@ -31,10 +29,6 @@ def period_label(timestamp: int, reference: date, day_window_days: int = 30, mon
     if days_ago < month_window_days:
         return f"{day.year:04d}-{day.month:02d}"
     return f"{day.year:04d}"
-
-
-def is_period(text: str) -> bool:
-    return bool(_PERIOD.match(text))
 
 
 def add_periods(df: pl.DataFrame, reference: date, day_window_days: int, month_window_days: int) -> pl.DataFrame:

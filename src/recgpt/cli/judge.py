@@ -17,7 +17,8 @@ from typing import Optional
 
 import typer
 
-from recgpt.config import ConfigError, set_dotted
+from recgpt.cli.common import BACKEND, BASE_URL, MODEL, THREADS, apply_llm_flags
+from recgpt.runfolder import RunFolder
 
 judge_app = typer.Typer(help="Human-LLM cooperative judge (report Section 3).", no_args_is_help=False)
 
@@ -25,25 +26,15 @@ RUN = typer.Option(..., "--run", help="run folder holding stages/interests.parqu
 CONFIG = typer.Option(None, "--config", help="YAML file: its 'judge' block (or the whole file) is a JudgeConfig")
 
 
-def _config(config: Optional[Path], overrides: dict):
+def _config(config: Optional[Path], overrides: dict, **llm_flags):
+    """The JudgeConfig: the file's ``judge`` block (or the whole file), dotted ``overrides``, the LLM flags."""
+    from recgpt.config import load_block
     from recgpt.judge.config import JudgeConfig
 
-    raw: dict = {}
-    if config is not None:
-        import yaml
-
-        try:
-            loaded = yaml.safe_load(config.read_text()) or {}
-        except (OSError, yaml.YAMLError) as exc:
-            raise typer.BadParameter(f"{config}: {exc}") from exc
-        raw = loaded.get("judge", loaded) if isinstance(loaded, dict) else {}
-    for dotted, value in overrides.items():
-        if value is not None:
-            set_dotted(raw, dotted, value)
-    try:
-        return JudgeConfig.from_dict(raw, source=str(config) if config else "command line")
-    except ConfigError as exc:
-        raise typer.BadParameter(str(exc)) from exc
+    cfg = load_block(JudgeConfig, config, "judge", overrides)
+    if any(value is not None for value in llm_flags.values()):
+        cfg = cfg.model_copy(update={"llm": apply_llm_flags(cfg.llm, **llm_flags)})
+    return cfg
 
 
 def _buffer(run: Path, cfg):
@@ -63,10 +54,10 @@ def grade(
     ctx: typer.Context,
     run: Optional[Path] = typer.Option(None, "--run", help="run folder to grade"),
     config: Optional[Path] = CONFIG,
-    backend: Optional[str] = typer.Option(None, help="judge backend: llama-cpp | openai | fake"),
-    model: Optional[str] = typer.Option(None, help="GGUF path (llama-cpp) or served model name (openai)"),
-    base_url: Optional[str] = typer.Option(None, help="OpenAI-compatible server URL"),
-    threads: Optional[int] = typer.Option(None, help="llama-cpp CPU threads"),
+    backend: Optional[str] = BACKEND,
+    model: Optional[str] = MODEL,
+    base_url: Optional[str] = BASE_URL,
+    threads: Optional[int] = THREADS,
     sample: Optional[int] = typer.Option(None, "--sample", help="grade a seeded sample of N outputs per task"),
     task: Optional[list[str]] = typer.Option(None, "--task", help="only these tasks (repeatable)"),
     max_tokens: Optional[int] = typer.Option(None, help="answer budget per judge call"),
@@ -78,21 +69,16 @@ def grade(
         typer.echo(ctx.get_help())
         raise typer.Exit(2)
     from recgpt.judge.grade import grade_run
-    from recgpt.runfolder import RunFolder
 
-    cfg = _config(config, {"llm.backend": backend, "llm.model": model, "llm.base_url": base_url,
-                           "llm.threads": threads, "sample_per_task": sample, "tasks": task or None,
-                           "max_tokens": max_tokens})
-    try:
-        stats, _, name = grade_run(run, cfg)
-    except FileNotFoundError as exc:
-        raise typer.BadParameter(str(exc)) from exc
+    cfg = _config(config, {"sample_per_task": sample, "tasks": task or None, "max_tokens": max_tokens},
+                  backend=backend, model=model, base_url=base_url, threads=threads)
+    stats, _, name = grade_run(run, cfg)
     typer.echo(f"graded {stats.items} outputs with {name}: {stats.asked} asked ({stats.cached} cached), "
                f"{stats.already_judged} already judged, {stats.rule_failed} failed rule checks, "
                f"{stats.failed_calls} without a verdict")
     for error in stats.errors[:5]:
         typer.echo(f"  no verdict: {error}", err=True)
-    md_path = RunFolder(run).judge / "pass_rates.md"
+    md_path = RunFolder(run).judge_pass_rates
     typer.echo(md_path.read_text())
     typer.echo(f"wrote {md_path.with_suffix('.json')} and {md_path}")
 
@@ -124,7 +110,7 @@ def check(
         m = r.metrics
         typer.echo(f"{r.task:<13} {r.criterion:<15} {m.n:>4} {m.accuracy:>7.4f} {m.precision:>7.4f} "
                    f"{m.recall:>7.4f} {m.f1:>7.4f}")
-    report = Path(run) / "judge" / "check.json"
+    report = RunFolder(run).judge_check
     report.parent.mkdir(parents=True, exist_ok=True)
     report.write_text(json.dumps({"judge": name, "rows": [r.as_dict() for r in rows],
                                   "flags": [f.__dict__ for f in flags]}, indent=2) + "\n")
@@ -152,7 +138,6 @@ def serve(
 
     from recgpt.judge.items import load_items, sample_items
     from recgpt.judge.web.app import LabelSession, create_app
-    from recgpt.runfolder import RunFolder
 
     cfg = _config(config, {"serve.port": port, "serve.host": host, "serve.annotator": annotator,
                            "serve.sample_per_task": sample, "tasks": task or None, "round": round})
@@ -184,7 +169,7 @@ def export(
 
     cfg = _config(config, {})
     buffer = _buffer(run, cfg)
-    path = out or Path(run) / "judge" / "train.jsonl"
+    path = out or RunFolder(run).judge_export
     sets = export_training_set(buffer, path, cfg.rebalance, source, cfg.llm.template_dirs, cfg.template_version)
     for s in sets:
         typer.echo(f"{s.task}/{s.criterion}: round {s.latest_round} {s.before} -> {s.after}")

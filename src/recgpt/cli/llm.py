@@ -15,7 +15,7 @@ from typing import Optional
 
 import typer
 
-from recgpt.config import ConfigError
+from recgpt.cli.common import BACKEND, BASE_URL, MODEL, THREADS, apply_llm_flags
 
 
 def _load_vars(text: str | None) -> dict:
@@ -53,34 +53,24 @@ def llm(
     prompt: Optional[str] = typer.Option(None, help="a raw prompt instead of a template"),
     version: Optional[str] = typer.Option(None, help="template version, e.g. v1 (default: latest)"),
     schema: str = typer.Option("none", help="'none' or 'package.module:PydanticModel' for a JSON answer"),
-    config: Optional[Path] = typer.Option(None, help="YAML file with the llm block (LLMConfig keys)"),
-    backend: Optional[str] = typer.Option(None, help="llama-cpp | openai | fake"),
-    model: Optional[str] = typer.Option(None, help="GGUF path (llama-cpp) or served model name (openai)"),
-    base_url: Optional[str] = typer.Option(None, help="OpenAI-compatible server, e.g. http://localhost:8000/v1"),
-    threads: Optional[int] = typer.Option(None, help="llama-cpp CPU threads"),
+    config: Optional[Path] = typer.Option(None, help="YAML file: its llm block (or the whole file) is an LLMConfig"),
+    backend: Optional[str] = BACKEND,
+    model: Optional[str] = MODEL,
+    base_url: Optional[str] = BASE_URL,
+    threads: Optional[int] = THREADS,
     max_tokens: int = typer.Option(256, help="answer length limit"),
     cache: Optional[Path] = typer.Option(None, help="SQLite cache file (default: no cache)"),
     usage: Optional[Path] = typer.Option(None, help="append a usage line (JSONL) here"),
 ) -> None:
     """Render a template (or take --prompt), ask the LLM, print the answer, tokens and latency."""
-    from recgpt.llm.runtime import LLMConfig, LLMRequest, LLMRuntime
+    from recgpt.config import load_block
+    from recgpt.llm.config import LLMConfig
+    from recgpt.llm.runtime import LLMRequest, LLMRuntime
 
     if (task is None) == (prompt is None):
         raise typer.BadParameter("give exactly one of --task or --prompt")
-    overrides = {k: v for k, v in {"backend": backend, "model": model, "base_url": base_url,
-                                   "threads": threads}.items() if v is not None}
-    try:
-        if config is not None:
-            import yaml
-
-            raw = yaml.safe_load(config.read_text()) or {}
-            block = raw.get("llm", raw) if isinstance(raw, dict) else raw
-            cfg = LLMConfig.from_dict({**block, **overrides, "progress": False}, source=str(config))
-        else:
-            cfg = LLMConfig.from_dict({**overrides, "progress": False}, source="command line")
-    except ConfigError as exc:
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(2)
+    cfg = load_block(LLMConfig, config, "llm", {"progress": False})
+    cfg = apply_llm_flags(cfg, backend, model, base_url, threads)
     request = LLMRequest(
         key="cli", task=task or "raw", variables={"prompt": prompt} if prompt is not None else _load_vars(vars),
         schema=_load_schema(schema), version=version, max_tokens=max_tokens,

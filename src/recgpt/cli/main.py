@@ -1,7 +1,8 @@
 """Entry point of the ``recgpt`` command.
 
-Each pipeline area keeps its commands in its own module under ``recgpt.cli`` and exposes a
-``register(app)`` function; this file only wires them together, so areas can grow independently.
+Each area keeps its commands in its own module under ``recgpt.cli`` with a ``register(app)`` function; this
+file wires them together, installs the terminal display (log records and progress bars on stderr) and turns
+every :class:`~recgpt.errors.RecgptError` into one clear message and an exit code, in one place.
 """
 
 from __future__ import annotations
@@ -9,32 +10,48 @@ from __future__ import annotations
 import importlib
 
 import typer
+from typer.core import TyperGroup
+
+from recgpt.errors import RecgptError
+
+
+class RecgptGroup(TyperGroup):
+    """The top-level command group: a RecgptError from any command prints its message, not a traceback."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except RecgptError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(exc.exit_code) from None
+
 
 app = typer.Typer(
     name="recgpt",
     help="Intent-centric LLM recommendation (RecGPT) on your own data.",
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
+    cls=RecgptGroup,
 )
 
 
-
 @app.callback()
-def _root() -> None:
+def _root(
+    ctx: typer.Context,
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="also show debug messages"),
+) -> None:
     """Intent-centric LLM recommendation (RecGPT) on your own data."""
+    from recgpt.cli.display import Display
+
+    display = Display(verbose)
+    ctx.call_on_close(display.close)
 
 
 # Modules under recgpt.cli that define register(app). Order is the order of `recgpt --help`.
-COMMAND_MODULES = ["data", "llm", "stages", "retrieval", "judge", "pipeline"]
+COMMAND_MODULES = ["data", "llm", "stages", "retrieval", "judge", "pipeline", "plugins"]
 
 for _name in COMMAND_MODULES:
-    try:
-        _module = importlib.import_module(f"recgpt.cli.{_name}")
-    except ModuleNotFoundError as exc:  # an area not built yet
-        if exc.name != f"recgpt.cli.{_name}":
-            raise
-        continue
-    _module.register(app)
+    importlib.import_module(f"recgpt.cli.{_name}").register(app)
 
 
 @app.command()

@@ -6,10 +6,29 @@
 
 from __future__ import annotations
 
+import resource
 from pathlib import Path
 from typing import Optional
 
 import typer
+
+from recgpt.cli.common import BACKEND, BASE_URL, MODEL, apply_llm_flags
+
+
+def summary_table(root: Path, outcomes):
+    """A rich table of the stages of one ``recgpt run``: what ran, how long, how much memory, what it did."""
+    from rich.table import Table
+
+    table = Table(title=f"pipeline run {root}")
+    for col in ("stage", "status", "wall s", "CPU s", "peak RSS MB", "summary"):
+        table.add_column(col, justify="right" if col in ("wall s", "CPU s", "peak RSS MB") else "left")
+    for o in outcomes:
+        brief = ", ".join(f"{k}={v}" for k, v in list(o.summary.items())[:4] if not isinstance(v, (dict, list)))
+        ran = o.status == "ran"
+        table.add_row(o.name, o.status, f"{o.wall_s:.1f}" if ran else "-", f"{o.cpu_s:.1f}" if ran else "-",
+                      f"{o.peak_rss_mb:.0f}" if ran else "-", brief)
+    table.caption = f"process peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB"
+    return table
 
 
 def register(app: typer.Typer) -> None:
@@ -18,33 +37,31 @@ def register(app: typer.Typer) -> None:
         config: Optional[Path] = typer.Option(None, "--config", "-c", help="pipeline YAML (configs/*.yaml)"),
         run_dir: Optional[Path] = typer.Option(None, "--run-dir", help="run folder (default: runs/<config name>)"),
         sample_users: Optional[int] = typer.Option(None, "--sample-users", help="test users the LLM stages run on"),
-        backend: Optional[str] = typer.Option(None, "--backend", help="LLM backend: llama-cpp | openai | fake"),
-        model: Optional[str] = typer.Option(None, "--model", help="LLM model (GGUF path or server model name)"),
-        base_url: Optional[str] = typer.Option(None, "--base-url", help="OpenAI-compatible server URL"),
+        backend: Optional[str] = BACKEND,
+        model: Optional[str] = MODEL,
+        base_url: Optional[str] = BASE_URL,
         epochs: Optional[int] = typer.Option(None, "--epochs", help="retriever training epochs"),
         until: Optional[str] = typer.Option(None, "--until", help="stop after this stage"),
         force: list[str] = typer.Option([], "--force", help="rerun this stage even if unchanged (repeatable)"),
     ) -> None:
         """Run the whole pipeline into a run folder; finished, unchanged stages are skipped."""
-        from recgpt.config import ConfigError
+        from rich.console import Console
+
         from recgpt.pipeline.config import load_config
         from recgpt.pipeline.runner import STAGE_NAMES, run_pipeline
+        from recgpt.runfolder import RunFolder
 
         for name in ([until] if until else []) + list(force):
             if name not in STAGE_NAMES:
                 raise typer.BadParameter(f"unknown stage {name!r}; stages: {', '.join(STAGE_NAMES)}")
-        overrides = {"evaluation.sample_users": sample_users, "llm.backend": backend, "llm.model": model,
-                     "llm.base_url": base_url, "retriever.epochs": epochs}
-        try:
-            cfg = load_config(config, overrides)
-        except ConfigError as exc:
-            typer.echo(str(exc), err=True)
-            raise typer.Exit(2)
-        folder = run_dir or Path("runs") / (config.stem if config else "default")
-        run_pipeline(cfg, folder, until=until, force=tuple(force))
-        report = folder / "report" / "report.html"
-        if report.exists() and until is None:
-            typer.echo(f"report: {report}")
+        cfg = load_config(config, {"evaluation.sample_users": sample_users, "retriever.epochs": epochs})
+        if backend is not None or model is not None or base_url is not None:
+            cfg = cfg.model_copy(update={"llm": apply_llm_flags(cfg.llm, backend, model, base_url)})
+        folder = RunFolder(run_dir or Path("runs") / (config.stem if config else "default"))
+        outcomes = run_pipeline(cfg, folder.root, until=until, force=tuple(force))
+        Console(stderr=True).print(summary_table(folder.root, outcomes))
+        if folder.report_html.exists() and until is None:
+            typer.echo(f"report: {folder.report_html}")
 
     @app.command("report")
     def report(run: Path = typer.Option(..., "--run", help="a run folder written by `recgpt run`")) -> None:

@@ -1,4 +1,5 @@
-"""``recgpt train-retriever``, ``recgpt evaluate-retrievers`` and ``recgpt recommend`` (retrieval area)."""
+"""``recgpt train-retriever``, ``recgpt evaluate-retrievers``, ``recgpt recommend`` and ``recgpt convert-run``
+(retrieval area)."""
 
 from __future__ import annotations
 
@@ -7,67 +8,26 @@ from typing import Optional
 
 import typer
 
+from recgpt.runfolder import RunFolder
 
-def _retriever_config(run: Path, config: Optional[Path], settings: list[str]):
+
+def _retriever_config(run: RunFolder, config: Optional[Path], settings: list[str]):
     """TARConfig from ``--config`` (a TARConfig YAML, or a pipeline YAML with a ``retriever`` block), else the
     run's ``config.yaml`` ``retriever`` block, else defaults; then ``--set key=value`` overrides."""
-    import yaml
+    from recgpt.config import load_block
+    from recgpt.retrieval.config import TARConfig
 
-    from recgpt.config import ConfigError, parse_key_values
-    from recgpt.retrieval.train import TARConfig
-
-    source = config or (run / "config.yaml")
-    raw: dict = {}
-    if source.exists():
-        loaded = yaml.safe_load(source.read_text()) or {}
-        raw = loaded.get("retriever", {} if source == run / "config.yaml" else loaded) or {}
-    elif config is not None:
-        raise ConfigError(f"{config}: configuration file not found")
-    try:
-        raw.update(parse_key_values(settings, "--set"))
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from None
-    return TARConfig.from_dict(raw, source=str(source))
+    source = config if config is not None else (run.config if run.config.exists() else None)
+    return load_block(TARConfig, source, "retriever", settings=settings)
 
 
-def _dataset(run: Path):
-    from recgpt.data.store import load_dataset
-    from recgpt.runfolder import RunFolder
+def _evaluation_config(run: RunFolder):
+    """The run's ``evaluation`` block (beta grid, dev users for tuning, seed), else the defaults, so that
+    ``evaluate-retrievers`` and ``recgpt run`` tune beta the same way."""
+    from recgpt.config import load_block
+    from recgpt.pipeline.config import EvaluationConfig
 
-    folder = RunFolder(run).data
-    if not (folder / "items.parquet").exists():
-        raise FileNotFoundError(f"{folder}: no data set; run `recgpt data load --source amazon-office --out {run}`")
-    return load_dataset(folder)
-
-
-def print_recommendations(run: Path, user: str, k: int) -> None:
-    """The one place that prints a user's list: with explanations when the pipeline area's lookup is there."""
-    from rich.console import Console
-
-    try:
-        from recgpt.pipeline.recommend import explained_table, recommend_explained
-    except ImportError:
-        explained_table = None
-    if explained_table is not None:
-        items, context = recommend_explained(run, user, k)
-        Console().print(explained_table(items, context))
-        return
-    from rich.table import Table
-
-    from recgpt.retrieval.tar import TARRecommender
-    from recgpt.runfolder import RunFolder
-
-    dataset = _dataset(run)
-    model = TARRecommender.load(RunFolder(run).retriever)
-    model.use_history(dataset, None)
-    recs = model.recommend([user], k)
-    titles = dict(zip(dataset.items.column("item_id").to_pylist(), dataset.items.column("title").to_pylist()))
-    table = Table(title=f"top {k} for user {user}")
-    for col in ("rank", "item", "title", "score"):
-        table.add_column(col)
-    for rank, (item, score) in enumerate(recs.for_user(user), 1):
-        table.add_row(str(rank), item, titles.get(item, ""), f"{score:.3f}")
-    Console().print(table)
+    return load_block(EvaluationConfig, run.config if run.config.exists() else None, "evaluation")
 
 
 def register(app: typer.Typer) -> None:
@@ -87,40 +47,39 @@ def register(app: typer.Typer) -> None:
         from recgpt.config import ConfigError, parse_key_values
         from recgpt.retrieval.index import IndexedRecommender
         from recgpt.retrieval.tar import TARRecommender
-        from recgpt.runfolder import RunFolder
+        from recgpt.stages.runner import load_run_dataset
 
+        folder = RunFolder(run)
+        cfg = _retriever_config(folder, config, settings)
+        dataset = load_run_dataset(folder)
         try:
-            cfg = _retriever_config(run, config, settings)
-            dataset = _dataset(run)
-        except (ConfigError, FileNotFoundError) as exc:
-            typer.echo(str(exc), err=True)
-            raise typer.Exit(2)
-        try:
-            model = IndexedRecommender(TARRecommender(cfg), index, **parse_key_values(index_options, "--index-option"))
-        except (KeyError, TypeError, ValueError) as exc:
-            typer.echo(f"--index {index}: {exc}", err=True)
-            raise typer.Exit(2)
-        folder = RunFolder(run).ensure().retriever
-        model.fit(dataset, "dev", checkpoint=folder / "checkpoint.pt")
+            options = parse_key_values(index_options, "--index-option")
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        model = IndexedRecommender(TARRecommender(cfg), index, **options)
+        folder.ensure()
+        model.fit(dataset, "dev", checkpoint=folder.retriever_checkpoint)
         model.use_history(dataset, None)
-        model.save(folder)
+        model.save(folder.retriever)
         best = max((r.get("dev", 0.0) for r in model.model.training_log), default=0.0)
-        typer.echo(f"saved {folder} (best dev recall@20 {best:.4f})")
+        typer.echo(f"saved {folder.retriever} (best dev recall@20 {best:.4f})")
 
     @app.command("evaluate-retrievers")
     def evaluate_retrievers(
         run: Path = typer.Option(..., "--run", help="run folder with data/ and a trained retriever/"),
         fold: str = typer.Option("test", "--fold", help="dev | test"),
     ) -> None:
-        """Quality table of popular, EASE, item-kNN and the trained TAR (beta 1, 0, tuned on dev)."""
-        from recgpt.retrieval.quality import quality_rows
+        """Quality table of popular, EASE, item-kNN and the trained retriever (beta 1, 0, tuned on dev)."""
         from recgpt.retrieval.evaluate import pivot, write_table
-        from recgpt.retrieval.tar import TARRecommender
-        from recgpt.runfolder import RunFolder
+        from recgpt.retrieval.quality import quality_rows
+        from recgpt.retrieval.saved import load_model
+        from recgpt.stages.runner import load_run_dataset
 
         folder = RunFolder(run)
-        rows = quality_rows(_dataset(run), TARRecommender.load(folder.retriever), fold=fold,
-                            tags_path=folder.tags if folder.tags.exists() else None)
+        evaluation = _evaluation_config(folder)
+        rows = quality_rows(load_run_dataset(folder), load_model(folder.retriever), fold=fold,
+                            tags_path=folder.tags if folder.tags.exists() else None, grid=evaluation.beta_grid,
+                            max_users=evaluation.tune_users, seed=evaluation.seed)
         path = write_table(rows, folder.retriever / f"metrics_{fold}.parquet")
         typer.echo(pivot(rows))
         typer.echo(f"written: {path} and {path.with_suffix('.json')}")
@@ -131,9 +90,20 @@ def register(app: typer.Typer) -> None:
         user: str = typer.Option(..., "--user", help="user id"),
         k: int = typer.Option(10, "--k", help="how many items"),
     ) -> None:
-        """Print one user's top-k items (with explanations when the run has them)."""
-        try:
-            print_recommendations(run, user, k)
-        except (FileNotFoundError, KeyError) as exc:
-            typer.echo(str(exc).strip("'\""), err=True)
-            raise typer.Exit(2)
+        """Print one user's top-k items with their explanations (when the run has them)."""
+        from rich.console import Console
+
+        from recgpt.pipeline.recommend import explained_table, recommend_explained
+
+        items, context = recommend_explained(run, user, k)
+        Console().print(explained_table(items, context))
+
+    @app.command("convert-run")
+    def convert_run(run: Path = typer.Argument(..., help="a run folder written by recgpt 0.1")) -> None:
+        """Rewrite a recgpt 0.1 retriever (a pickled model.pt) in the safe format (model.json + safetensors).
+
+        Reading the old file runs its pickle once: convert only run folders you trust."""
+        from recgpt.retrieval.convert import convert_legacy_model
+
+        written = convert_legacy_model(RunFolder(run).retriever)
+        typer.echo(f"converted: {written}")

@@ -8,50 +8,45 @@
     recgpt chain --run runs/office --user 3810
 
 Settings come from ``--config`` (a YAML file with the blocks ``llm``, ``interests``, ``tags``, ``phi``,
-``explanations``, ``tag_eval``; the pipeline's YAML works), else from ``RUN/config.yaml``, then flags.
-Every LLM answer is cached in ``RUN/llm/cache.sqlite``: rerunning a stopped command resumes it.
+``explanations``, ``tag_eval``; a pipeline configuration works, with the user sample it gives every stage),
+else from ``RUN/config.yaml``, then flags. These commands call the same stage functions as ``recgpt run``
+(:mod:`recgpt.stages.runner`). Every LLM answer is cached in ``RUN/llm/cache.sqlite``: rerunning a stopped
+command resumes it.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
-import yaml
 
-from recgpt.config import ConfigError
+from recgpt.cli.common import BACKEND, BASE_URL, MODEL, THREADS, apply_llm_flags
 from recgpt.runfolder import RunFolder
 
-BLOCKS = ("llm", "interests", "tags", "phi", "explanations", "tag_eval")
 
+def block_config(config: Path | None, run: RunFolder, name: str, cls, overrides: dict[str, Any]):
+    """Block ``name`` as a ``cls``: from ``config`` or ``RUN/config.yaml`` (a pipeline configuration is read
+    whole, so its stage blocks carry the pipeline's user sample), then the flags given in ``overrides``."""
+    from recgpt.config import load_block, read_yaml_mapping
 
-def _raw_config(config: Path | None, run: RunFolder) -> dict:
     path = config or (run.config if run.config.exists() else None)
-    if path is None:
-        return {}
-    try:
-        raw = yaml.safe_load(Path(path).read_text()) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise typer.BadParameter(f"{path}: {exc}") from exc
-    return {k: v for k, v in raw.items() if k in BLOCKS}
+    if path is not None and "evaluation" in read_yaml_mapping(Path(path)):
+        from recgpt.pipeline.config import load_config
+
+        resolved = getattr(load_config(path), name)
+        values = {**resolved.model_dump(), **{k: v for k, v in overrides.items() if v is not None}}
+        return cls.from_dict(values, source=f"{path} ({name} block) and flags")
+    return load_block(cls, path, name, overrides)
 
 
-def _block(raw: dict, name: str, cls, overrides: dict):
-    values = dict(raw.get(name) or {})
-    values.update({k: v for k, v in overrides.items() if v is not None and k in cls.model_fields})
-    try:
-        return cls.from_dict(values, source=f"{name} block")
-    except ConfigError as exc:
-        raise typer.BadParameter(str(exc)) from exc
+def _runtime(config: Path | None, run: RunFolder, backend, model, base_url, threads):
+    from recgpt.llm.config import LLMConfig
+    from recgpt.llm.runtime import LLMRuntime
 
-
-def _runtime(raw: dict, run: RunFolder, backend, model, base_url, threads):
-    from recgpt.llm.runtime import LLMConfig, LLMRuntime
-
-    llm = _block(raw, "llm", LLMConfig, {"backend": backend, "model": model, "base_url": base_url, "threads": threads})
-    run.llm_cache.parent.mkdir(parents=True, exist_ok=True)
+    llm = apply_llm_flags(block_config(config, run, "llm", LLMConfig, {}), backend, model, base_url, threads)
+    run.llm.mkdir(parents=True, exist_ok=True)
     return LLMRuntime(llm, cache_path=run.llm_cache, usage_path=run.llm_usage)
 
 
@@ -66,31 +61,27 @@ def register(app: typer.Typer) -> None:
     sample_opt = typer.Option(None, "--sample-users", help="a seeded sample of this many users")
     seed_opt = typer.Option(None, "--seed", help="seed of the user sample")
     tokens_opt = typer.Option(None, "--max-tokens", help="answer budget per LLM call")
-    backend_opt = typer.Option(None, "--backend", help="llama-cpp | openai | fake")
-    model_opt = typer.Option(None, "--model", help="GGUF path (llama-cpp) or served model name (openai)")
-    url_opt = typer.Option(None, "--base-url", help="OpenAI-compatible server URL")
-    threads_opt = typer.Option(None, "--threads", help="llama-cpp CPU threads")
 
     def stage_command(name: str, block: str, cls_name: str, doc: str):
         def command(
             run: Path = run_opt, config: Optional[Path] = config_opt, sample_users: Optional[int] = sample_opt,
             seed: Optional[int] = seed_opt, max_tokens: Optional[int] = tokens_opt,
-            backend: Optional[str] = backend_opt, model: Optional[str] = model_opt,
-            base_url: Optional[str] = url_opt, threads: Optional[int] = threads_opt,
+            backend: Optional[str] = BACKEND, model: Optional[str] = MODEL,
+            base_url: Optional[str] = BASE_URL, threads: Optional[int] = THREADS,
         ) -> None:
             from recgpt.stages import config as stage_config
             from recgpt.stages import runner
 
             folder = RunFolder(run)
-            raw = _raw_config(config, folder)
-            cfg = _block(raw, block, getattr(stage_config, cls_name),
-                         {"sample_users": sample_users, "seed": seed, "max_tokens": max_tokens})
+            cfg = block_config(config, folder, block, getattr(stage_config, cls_name),
+                               {"sample_users": sample_users, "seed": seed, "max_tokens": max_tokens})
             dataset = runner.load_run_dataset(folder)
-            with _runtime(raw, folder, backend, model, base_url, threads) as runtime:
+            with _runtime(config, folder, backend, model, base_url, threads) as runtime:
                 if name == "interests":
                     _print(runner.run_interests(folder, dataset, runtime, cfg), name, folder.interests)
                 elif name == "tags":
-                    phi = runner.ensure_phi(folder, dataset, _block(raw, "phi", stage_config.PhiConfig, {}))
+                    phi_cfg = block_config(config, folder, "phi", stage_config.PhiConfig, {})
+                    phi = runner.ensure_phi(folder, dataset, phi_cfg)
                     _print(runner.run_tags(folder, dataset, runtime, cfg, phi), name, folder.tags)
                 else:
                     _print(runner.run_explanations(folder, dataset, runtime, cfg), name, folder.explanations)
@@ -113,7 +104,7 @@ def register(app: typer.Typer) -> None:
 
         folder = RunFolder(run)
         phi = runner.ensure_phi(folder, runner.load_run_dataset(folder),
-                                _block(_raw_config(config, folder), "phi", PhiConfig, {}), retrain=True)
+                                block_config(config, folder, "phi", PhiConfig, {}), retrain=True)
         typer.echo(f"phi -> {folder.phi}")
         typer.echo(json.dumps(phi.report.as_dict() if phi.report else {}, indent=2))
 
@@ -129,7 +120,7 @@ def register(app: typer.Typer) -> None:
         from recgpt.stages.tag_eval import evaluate_tags
 
         folder = RunFolder(run)
-        cfg = _block(_raw_config(config, folder), "tag_eval", TagEvalConfig, {"sample_users": sample_users, "seed": seed})
+        cfg = block_config(config, folder, "tag_eval", TagEvalConfig, {"sample_users": sample_users, "seed": seed})
         dataset = runner.load_run_dataset(folder)
         users = pick(dataset, cfg.sample_users, cfg.seed, cfg.fold)
         report = evaluate_tags(pq.read_table(folder.tags), dataset, users, cfg.fold, list(cfg.ks))

@@ -11,10 +11,11 @@ from dataclasses import dataclass
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from recgpt.errors import RecgptError
 from recgpt.data.schema import BEHAVIORS, EVENTS_SCHEMA, FOLDS, SCHEMAS
 
 
-class DataValidationError(ValueError):
+class DataValidationError(RecgptError, ValueError):
     """A table does not follow its canonical schema; the message names the table, column and row."""
 
 
@@ -125,14 +126,6 @@ class Dataset:
             parts.append(extra.select(EVENTS_SCHEMA.names).cast(EVENTS_SCHEMA))
         table = pa.concat_tables(parts) if len(parts) > 1 else parts[0]
         return table.sort_by([("user_id", "ascending"), ("timestamp", "ascending")])
-
-    def item_index(self) -> dict[str, int]:
-        """Item id -> row number in ``items``."""
-        return {item_id: i for i, item_id in enumerate(self.items.column("item_id").to_pylist())}
-
-    def user_index(self) -> dict[str, int]:
-        """User id -> row number in ``users``."""
-        return {user_id: i for i, user_id in enumerate(self.users.column("user_id").to_pylist())}
 
     def summary(self) -> dict[str, int]:
         """Row counts of every table, for printing."""

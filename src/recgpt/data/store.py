@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
+from recgpt.errors import MissingInputError
 from recgpt.data.dataset import Dataset
 from recgpt.data.schema import SCHEMAS
 
@@ -38,12 +39,12 @@ def load_dataset(folder: str | Path) -> Dataset:
     folder = Path(folder)
     meta_path = folder / "dataset.json"
     if not meta_path.exists():
-        raise FileNotFoundError(f"{folder}: not a data folder (no dataset.json); run `recgpt data load` first")
+        raise MissingInputError(f"{folder}: not a data folder (no dataset.json); run `recgpt data load` first")
     meta = json.loads(meta_path.read_text())
     tables = {}
     for name in TABLES:
         path = folder / f"{name}.parquet"
         if not path.exists():
-            raise FileNotFoundError(f"{path}: missing table {name!r}")
+            raise MissingInputError(f"{path}: missing table {name!r}")
         tables[name] = pq.read_table(path)
     return Dataset(name=meta["name"], **tables)

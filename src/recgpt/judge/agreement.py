@@ -81,7 +81,6 @@ def agreement(buffer: JudgeBuffer, judge: str, round: int | None = None, rubric_
         human = _latest(buffer.verdicts(task=task, source="human", round=round))
         llm = _latest(buffer.verdicts(task=task, source="llm", judge=judge))
         rules = _latest(buffer.verdicts(task=task, source="rule"))
-        per_item: dict[str, tuple[list[bool], list[bool | None]]] = {}
         for criterion in criteria:
             pairs = [(h.passed, llm[(item, criterion)].passed) for (item, c), h in human.items()
                      if c == criterion and (item, criterion) in llm]

@@ -14,9 +14,20 @@ from typing import Literal
 from pydantic import Field
 
 from recgpt.config import StrictConfig
-from recgpt.judge.rebalance import RebalanceConfig
-from recgpt.judge.rubric import TASKS
-from recgpt.llm.runtime import LLMConfig
+from recgpt.llm.config import LLMConfig
+
+#: The judged tasks, one rubric folder each (src/recgpt/judge/rubrics/<task>/).
+TASKS = ("interests", "tags", "explanations")
+
+
+class RebalanceConfig(StrictConfig):
+    """Judge data buffer rebalancing: minority augmentation and recency-prioritised downsampling."""
+
+    half_life_rounds: float = Field(1.0, gt=0, description="age in rounds at which a majority verdict weighs 1/2")
+    majority_ratio: float = Field(1.0, ge=1.0, description="majority size T relative to the largest minority")
+    max_history_rounds: int | None = Field(None, ge=1, description="use only this many most recent rounds")
+
+
 
 
 class CheckConfig(StrictConfig):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from recgpt.errors import MissingInputError
 from recgpt.judge.buffer import JudgeBuffer
 from recgpt.judge.config import JudgeConfig
 from recgpt.judge.items import load_items
@@ -23,7 +24,7 @@ from recgpt.runfolder import RunFolder
 
 def open_buffer(run: str | Path, config: JudgeConfig) -> JudgeBuffer:
     """The configured buffer file, or ``RUN/judge/buffer.sqlite``."""
-    return JudgeBuffer(Path(config.buffer) if config.buffer else RunFolder(run).judge / "buffer.sqlite")
+    return JudgeBuffer(Path(config.buffer) if config.buffer else RunFolder(run).judge_buffer)
 
 
 def current_round(buffer: JudgeBuffer, config: JudgeConfig) -> int:
@@ -42,7 +43,7 @@ def grade_run(run: str | Path, config: JudgeConfig, backend: Backend | None = No
     folder = RunFolder(run)
     items = load_items(folder, config.tasks, config.sample_per_task, config.seed, config.max_context_chars)
     if not items:
-        raise FileNotFoundError(f"{run}: no stage outputs found (looked for {folder.interests}, {folder.tags}, "
+        raise MissingInputError(f"{run}: no stage outputs found (looked for {folder.interests}, {folder.tags}, "
                                 f"{folder.explanations})")
     buffer = open_buffer(run, config)
     try:
@@ -54,7 +55,7 @@ def grade_run(run: str | Path, config: JudgeConfig, backend: Backend | None = No
         keys = {t: {i.item_key for i in items if i.task == t} for t in config.tasks}
         rows = [row for j in buffer.judges("llm") for t in config.tasks if keys[t]
                 for row in pass_rates(buffer, j, t, keys[t], config.rubric_version)]
-        write_pass_rates(folder.judge, rows)
+        write_pass_rates(folder.judge_pass_rates, rows)
     finally:
         buffer.close()
     return stats, rows, name

@@ -20,6 +20,7 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
+from recgpt.errors import MissingInputError, UnknownNameError
 from recgpt.runfolder import RunFolder
 
 
@@ -67,14 +68,14 @@ def _behavior_texts(run: RunFolder) -> dict[str, str]:
 
 
 def _item_infos(run: RunFolder) -> dict[str, dict[str, Any]]:
-    return {str(r["item_id"]): r for r in _rows(run.data / "items.parquet")}
+    return {str(r["item_id"]): r for r in _rows(run.table("items"))}
 
 
 def load_interest_items(run: RunFolder, max_context_chars: int = 1500) -> list[JudgeItem]:
     """Every mined interest: ``interests_all.parquet`` (with the post-check verdicts) when the stage wrote
     it, else ``interests.parquet`` (the kept ones)."""
     behavior = _behavior_texts(run)
-    every = run.interests.with_name("interests_all.parquet")
+    every = run.interests_all
     items = []
     for r in _rows(every if every.exists() else run.interests):
         user = str(r["user_id"])
@@ -121,7 +122,7 @@ def _explanation_rows(path: Path) -> list[dict[str, Any]]:
             names = [d[0] for d in cursor.description]
             if "explanation" in names and "item_id" in names:
                 return [dict(zip(names, row)) for row in cursor]
-    raise ValueError(f"{path}: no table with 'explanation' and 'item_id' columns (tables: {tables})")
+    raise MissingInputError(f"{path}: no table with 'explanation' and 'item_id' columns (tables: {tables})")
 
 
 def load_explanation_items(run: RunFolder, max_context_chars: int = 1500) -> list[JudgeItem]:
@@ -154,7 +155,7 @@ def load_items(run: RunFolder, tasks: tuple[str, ...] | list[str] = tuple(LOADER
     out: list[JudgeItem] = []
     for task in tasks:
         if task not in LOADERS:
-            raise ValueError(f"unknown judge task {task!r}; known: {', '.join(LOADERS)}")
+            raise UnknownNameError(f"unknown judge task {task!r}; known: {', '.join(LOADERS)}")
         out.extend(LOADERS[task](run, max_context_chars))
     return sample_items(out, sample_per_task, seed)
 

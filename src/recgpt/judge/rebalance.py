@@ -25,15 +25,8 @@ import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from recgpt.config import StrictConfig
 from recgpt.judge.buffer import Verdict
-from pydantic import Field
-
-
-class RebalanceConfig(StrictConfig):
-    half_life_rounds: float = Field(1.0, gt=0, description="age in rounds at which a majority verdict weighs 1/2")
-    majority_ratio: float = Field(1.0, ge=1.0, description="majority size T relative to the largest minority")
-    max_history_rounds: int | None = Field(None, ge=1, description="use only this many most recent rounds")
+from recgpt.judge.config import RebalanceConfig
 
 
 @dataclass

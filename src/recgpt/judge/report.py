@@ -65,13 +65,12 @@ def pass_rates(buffer: JudgeBuffer, judge: str, task: str, item_keys: set[str] |
     return rows
 
 
-def write_pass_rates(folder: Path, rows: list[PassRate]) -> tuple[Path, Path]:
-    """Write ``pass_rates.json`` and ``pass_rates.md`` into ``folder``; returns both paths."""
-    folder.mkdir(parents=True, exist_ok=True)
+def write_pass_rates(md_path: Path, rows: list[PassRate]) -> tuple[Path, Path]:
+    """Write ``md_path`` (Markdown tables) and its JSON twin beside it; returns (JSON, Markdown) paths."""
+    md_path.parent.mkdir(parents=True, exist_ok=True)
     data = [{**asdict(r), "pass_rate": round(r.rate, 4)} for r in rows]
-    json_path = folder / "pass_rates.json"
+    json_path = md_path.with_suffix(".json")
     json_path.write_text(json.dumps(data, indent=2) + "\n")
-    md_path = folder / "pass_rates.md"
     md_path.write_text(pass_rate_markdown(rows))
     return json_path, md_path
 

@@ -14,15 +14,17 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from recgpt.errors import UnknownNameError
+from recgpt.errors import RecgptError
 from recgpt.config import read_yaml_mapping
+from recgpt.judge.config import TASKS
 
 RUBRIC_DIR = Path(__file__).parent / "rubrics"
-TASKS = ("interests", "tags", "explanations")
 RULE_CRITERION = "rule_checks"
 """Name under which the cheap rule checks of a task are stored as one more criterion."""
 
 
-class RubricError(ValueError):
+class RubricError(RecgptError, ValueError):
     """A rubric file is missing or malformed; the message names the file and field."""
 
 
@@ -85,7 +87,7 @@ class Rubric:
         for criterion in self.criteria:
             if criterion.name == name:
                 return criterion
-        raise KeyError(f"task {self.task!r} has no criterion {name!r}; it has {self.criterion_names}")
+        raise UnknownNameError(f"task {self.task!r} has no criterion {name!r}; it has {self.criterion_names}")
 
     @property
     def criterion_names(self) -> list[str]:

@@ -1,27 +1,32 @@
-"""The backend contract: what every LLM backend implements, and the one registry they all join.
+"""The backend contract: what every LLM backend implements.
 
 In the spirit of simonw/llm, a backend is a small class with one method to implement,
-:meth:`Backend.complete`, plus capability flags the runtime reads to decide how to call it:
+:meth:`Backend.complete`, its own options (a :class:`~recgpt.config.StrictConfig` named ``Options``, the
+YAML block ``llm.options.<backend>``), and capability flags the runtime reads to decide how to call it:
 
 - ``supports_json_schema``: the backend constrains decoding to a JSON schema (llama.cpp grammar,
   ``response_format`` on a server); otherwise the runtime relies on prompting plus lenient parsing.
 - ``supports_batching``: several calls may be in flight at once (the runtime then uses
-  :meth:`Backend.acomplete` under a bound of ``max_in_flight``); otherwise calls run one at a time.
+  :meth:`Backend.acomplete`, at most :attr:`Backend.max_in_flight` at a time); otherwise one at a time.
 - ``streaming``: the backend can stream tokens (informative; the runtime does not stream).
 
-Backends register with :func:`register_backend` under a name (``llama-cpp``, ``openai``, ``fake``) and are
-built from an :class:`~recgpt.llm.runtime.LLMConfig` by :func:`create_backend`.
+Backends join :data:`recgpt.registry.backends` under a versioned name (``llama-cpp.v1``, ``openai.v1``,
+``fake.v1``), which is also their ``name`` and part of every cache key; :func:`create_backend` builds the one
+an :class:`~recgpt.llm.config.LLMConfig` names. A backend module imports its engine (llama_cpp, openai,
+torch) only when the backend is built, so reading a configuration stays light.
 """
 
 from __future__ import annotations
 
-import importlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, ClassVar, Union
+from typing import TYPE_CHECKING, Any, ClassVar, Union
+
+from recgpt.config import StrictConfig
+from recgpt.errors import RecgptError
 
 if TYPE_CHECKING:
-    from recgpt.llm.runtime import LLMConfig
+    from recgpt.llm.config import LLMConfig
 
 ChatMessage = dict[str, str]  # {"role": "system" | "user" | "assistant", "content": "..."}
 Prompt = Union[str, list[ChatMessage]]
@@ -48,7 +53,7 @@ class Completion:
     completion_tokens: int
 
 
-class BackendError(Exception):
+class BackendError(RecgptError):
     """A call failed for a reason a retry will not fix (bad request, missing model, exhausted script)."""
 
 
@@ -72,13 +77,25 @@ def as_messages(prompt: Prompt, system_prompt: str | None = None) -> list[ChatMe
     return messages
 
 
+class NoOptions(StrictConfig):
+    """A backend without options of its own."""
+
+
 class Backend(ABC):
-    """One way to run an LLM. Subclasses implement :meth:`complete` and set the capability flags."""
+    """One way to run an LLM. Subclasses implement :meth:`complete` and :meth:`from_config`, declare their
+    ``Options`` and set ``name`` (their registered name) and the capability flags."""
 
     name: ClassVar[str] = "abstract"
+    Options: ClassVar[type[StrictConfig]] = NoOptions
     supports_json_schema: ClassVar[bool] = False
     supports_batching: ClassVar[bool] = False
     streaming: ClassVar[bool] = False
+    max_in_flight: int = 1
+
+    @classmethod
+    def from_config(cls, options: StrictConfig, config: "LLMConfig") -> "Backend":
+        """The backend built from its validated ``options`` and the runtime's ``config`` (seed and the like)."""
+        raise NotImplementedError(f"{cls.__name__} cannot be built from a configuration")
 
     @property
     @abstractmethod
@@ -107,36 +124,8 @@ class Backend(ABC):
         """Release the model or connections."""
 
 
-BackendFactory = Callable[["LLMConfig"], Backend]
-_REGISTRY: dict[str, BackendFactory] = {}
-# Built-in backends live in modules imported on first use, so that importing the runtime does not
-# import llama_cpp or openai.
-_BUILTIN_MODULES = {
-    "llama-cpp": "recgpt.llm.llama_cpp_backend",
-    "openai": "recgpt.llm.openai_backend",
-    "fake": "recgpt.llm.fake",
-}
-
-
-def register_backend(name: str) -> Callable[[BackendFactory], BackendFactory]:
-    """Decorator: ``@register_backend("name")`` on a function ``(config) -> Backend`` (or on the class)."""
-
-    def decorate(factory: BackendFactory) -> BackendFactory:
-        _REGISTRY[name] = factory
-        return factory
-
-    return decorate
-
-
-def available_backends() -> list[str]:
-    return sorted(set(_REGISTRY) | set(_BUILTIN_MODULES))
-
-
 def create_backend(config: "LLMConfig") -> Backend:
-    """Build the backend named by ``config.backend``."""
-    name = config.backend
-    if name not in _REGISTRY and name in _BUILTIN_MODULES:
-        importlib.import_module(_BUILTIN_MODULES[name])
-    if name not in _REGISTRY:
-        raise ValueError(f"unknown LLM backend {name!r}; available: {', '.join(available_backends())}")
-    return _REGISTRY[name](config)
+    """Build the backend ``config.backend`` names, with its options from ``config.options``."""
+    from recgpt import registry
+
+    return registry.backends.get(config.backend).from_config(config.backend_options(), config)

@@ -17,17 +17,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
 from recgpt.llm.base import Backend, BackendError, DecodingParams, TransientBackendError, as_messages
 from recgpt.llm.cache import AnswerCache, CachedAnswer
 from recgpt.llm.prompts import RenderedPrompt
 from recgpt.llm.records import LLMRequest, LLMResult
 from recgpt.llm.structured import StructuredOutputError, parse_answer, repair_note
+from recgpt.progress import ProgressFn
 
 if TYPE_CHECKING:
-    from recgpt.llm.runtime import LLMConfig
+    from recgpt.llm.config import LLMConfig
 
 
 @dataclass
@@ -81,32 +79,21 @@ class UsageLog:
 
 
 class BatchProgress:
-    """Rich progress bar: calls done, generated tokens/s, cache hits, failures."""
+    """Counts one batch's calls, generated tokens/s, cache hits and failures, and reports them to ``progress``."""
 
-    def __init__(self, total: int, description: str, enabled: bool):
-        self.failed = self.hits = self.tokens = 0
+    def __init__(self, total: int, description: str, progress: ProgressFn):
+        self.total, self.description, self.progress = total, description or "LLM", progress
+        self.done = self.failed = self.hits = self.tokens = 0
         self._start = time.perf_counter()
-        self._progress = Progress(
-            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("{task.fields[tps]:.1f} tok/s"), TextColumn("{task.fields[hits]} cached"),
-            TextColumn("[red]{task.fields[failed]} failed"), TimeElapsedColumn(), TimeRemainingColumn(),
-            console=Console(stderr=True), disable=not enabled, transient=False, refresh_per_second=4,
-        )
-        self._task = self._progress.add_task(description or "LLM", total=total, tps=0.0, hits=0, failed=0)
-
-    def __enter__(self) -> "BatchProgress":
-        self._progress.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._progress.stop()
 
     def advance(self, result: LLMResult, count: int = 1) -> None:
+        self.done += count
         self.failed += 0 if result.ok else count
         self.hits += count if result.cached else 0
         self.tokens += 0 if result.cached else result.completion_tokens
         tps = self.tokens / max(time.perf_counter() - self._start, 1e-9)
-        self._progress.update(self._task, advance=count, tps=tps, hits=self.hits, failed=self.failed)
+        self.progress(self.description, self.done, self.total, **{"tok/s": tps, "cached": self.hits,
+                                                                    "failed": self.failed})
 
 
 class BatchRunner:
@@ -135,7 +122,7 @@ class BatchRunner:
         queue: asyncio.Queue[PreparedCall] = asyncio.Queue()
         for call in calls:
             queue.put_nowait(call)
-        width = self.config.max_in_flight if self.backend.supports_batching else 1
+        width = self.backend.max_in_flight if self.backend.supports_batching else 1
 
         async def worker() -> None:
             while True:

@@ -4,9 +4,18 @@ from __future__ import annotations
 
 from typing import Any, Callable, Sequence
 
-from recgpt.llm.base import Backend, BackendError, Completion, DecodingParams, Prompt, register_backend
+from pydantic import Field
+
+from recgpt.config import StrictConfig
+from recgpt.llm.base import Backend, BackendError, Completion, DecodingParams, Prompt
 
 Script = Callable[[str], str] | Sequence[str | BaseException]
+
+
+class FakeOptions(StrictConfig):
+    """Options of the ``fake`` backend (YAML ``llm.options.fake``)."""
+
+    answers: list[str] = Field(default_factory=list, description="answers returned in order, one per call")
 
 
 class FakeBackend(Backend):
@@ -18,7 +27,8 @@ class FakeBackend(Backend):
     so tests can count calls and read what was asked. Token counts are whitespace word counts.
     """
 
-    name = "fake"
+    name = "fake.v1"
+    Options = FakeOptions
     supports_json_schema = False
 
     def __init__(self, script: Script, model: str = "fake"):
@@ -51,11 +61,10 @@ class FakeBackend(Backend):
             raise answer
         return Completion(answer, len(text.split()), len(answer.split()))
 
-
-@register_backend("fake")
-def _from_config(config) -> FakeBackend:
-    if not config.fake_answers:
-        raise BackendError(
-            "the fake backend needs scripted answers: set llm.fake_answers or pass backend=FakeBackend(...)"
-        )
-    return FakeBackend(list(config.fake_answers))
+    @classmethod
+    def from_config(cls, options: FakeOptions, config) -> "FakeBackend":
+        if not options.answers:
+            raise BackendError(
+                "the fake backend needs scripted answers: set llm.options.fake.answers or pass backend=FakeBackend(...)"
+            )
+        return cls(list(options.answers))

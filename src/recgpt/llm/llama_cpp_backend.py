@@ -19,8 +19,11 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
+from pydantic import Field
+
+from recgpt.config import StrictConfig
 from recgpt.llm import grammar_sampler
-from recgpt.llm.base import Backend, BackendError, Completion, DecodingParams, Prompt, as_messages, register_backend
+from recgpt.llm.base import Backend, BackendError, Completion, DecodingParams, Prompt, as_messages
 from recgpt.llm.structured import schema_fingerprint
 
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -39,10 +42,19 @@ def default_model_path() -> Path:
     return path
 
 
+class LlamaCppOptions(StrictConfig):
+    """Options of the ``llama-cpp`` backend (YAML ``llm.options.llama-cpp``)."""
+
+    model: str | None = Field(None, description="GGUF file (default: the embedded SmolLM2-135M-Instruct)")
+    threads: int | None = Field(None, ge=1, description="CPU threads (default: half the cores, at most 4)")
+    n_ctx: int = Field(4096, ge=256, description="context window in tokens")
+
+
 class LlamaCppBackend(Backend):
     """``LlamaCppBackend(model_path=None, n_ctx=4096, threads=None, seed=0)``; the model loads on first call."""
 
-    name = "llama-cpp"
+    name = "llama-cpp.v1"
+    Options = LlamaCppOptions
     supports_json_schema = True
     supports_batching = False
     streaming = True
@@ -129,12 +141,11 @@ class LlamaCppBackend(Backend):
         usage = out["usage"]
         return Completion(out["choices"][0]["message"]["content"] or "", usage["prompt_tokens"], usage["completion_tokens"])
 
+    @classmethod
+    def from_config(cls, options: LlamaCppOptions, config) -> "LlamaCppBackend":
+        return cls(options.model, n_ctx=options.n_ctx, threads=options.threads, seed=config.seed)
+
     def close(self) -> None:
         if self._llm is not None:
             self._llm.close()
             self._llm = None
-
-
-@register_backend("llama-cpp")
-def _from_config(config) -> LlamaCppBackend:
-    return LlamaCppBackend(config.model, n_ctx=config.n_ctx, threads=config.threads, seed=config.seed)

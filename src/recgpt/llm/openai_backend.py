@@ -1,8 +1,8 @@
 """Any OpenAI-compatible chat-completions server: vLLM, SGLang, Ollama, llama.cpp server, a hosted API.
 
-Configuration: ``base_url`` (e.g. ``http://localhost:8000/v1``), ``model`` (the served name; when unset, the
-first model the server lists), the key from ``api_key`` or the environment variable named by
-``api_key_env`` (servers that need none get a dummy). Batches use ``AsyncOpenAI`` with at most
+Options (``llm.options.openai``): ``base_url`` (e.g. ``http://localhost:8000/v1``), ``model`` (the served
+name; when unset, the first model the server lists), the key from ``api_key`` or the environment variable
+named by ``api_key_env`` (servers that need none get a dummy). Batches use ``AsyncOpenAI`` with at most
 ``max_in_flight`` requests at once (the runner bounds it). The client's own retries are off: the runner
 retries timeouts, 429 and 5xx itself so every failure is counted and recorded.
 
@@ -17,13 +17,15 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
-import openai
+from pydantic import Field
 
-from recgpt.llm.base import (
-    Backend, BackendError, Completion, DecodingParams, Prompt, TransientBackendError, as_messages, register_backend,
-)
+from recgpt.config import StrictConfig
+from recgpt.llm.base import Backend, BackendError, Completion, DecodingParams, Prompt, TransientBackendError, as_messages
+
+if TYPE_CHECKING:
+    import openai
 
 JSON_MODES = ["json_schema", "json_object_schema", "json_object", "none"]
 
@@ -38,7 +40,21 @@ def response_format(mode: str, schema: dict[str, Any]) -> dict[str, Any] | None:
     return None
 
 
-def _retry_after(exc: openai.APIStatusError) -> float | None:
+class OpenAIOptions(StrictConfig):
+    """Options of the ``openai`` backend (YAML ``llm.options.openai``)."""
+
+    base_url: str | None = Field(None, description="server URL, e.g. http://localhost:8000/v1")
+    model: str | None = Field(None, description="served model name (default: the first the server lists)")
+    api_key: str | None = Field(None, description="the key itself (prefer api_key_env)")
+    api_key_env: str = Field("OPENAI_API_KEY", description="environment variable holding the key")
+    max_in_flight: int = Field(4, ge=1, description="concurrent requests in a batch")
+    timeout_s: float = Field(120.0, gt=0, description="per-request timeout")
+    json_mode: Literal["auto", "json_schema", "json_object", "none"] = Field(
+        "auto", description="response_format to send; auto steps down until the server accepts one"
+    )
+
+
+def _retry_after(exc: "openai.APIStatusError") -> float | None:
     value = exc.response.headers.get("retry-after") if exc.response is not None else None
     try:
         return float(value) if value is not None else None
@@ -49,7 +65,8 @@ def _retry_after(exc: openai.APIStatusError) -> float | None:
 class OpenAIBackend(Backend):
     """``OpenAIBackend(base_url, model=None, api_key=None, timeout_s=120, json_mode="auto")``."""
 
-    name = "openai"
+    name = "openai.v1"
+    Options = OpenAIOptions
     supports_json_schema = True
     supports_batching = True
     streaming = True
@@ -61,8 +78,12 @@ class OpenAIBackend(Backend):
         api_key: str | None = None,
         timeout_s: float = 120.0,
         json_mode: str = "auto",
+        max_in_flight: int = 4,
     ):
+        import openai
+
         self.base_url = base_url
+        self.max_in_flight = max_in_flight
         self.api_key = api_key or "not-needed"
         self.timeout_s = timeout_s
         self._model = model
@@ -75,12 +96,14 @@ class OpenAIBackend(Backend):
     @property
     def model_id(self) -> str:
         if self._model is None:
+            import openai
+
             try:
                 models = self._client.models.list().data
             except openai.OpenAIError as exc:
-                raise BackendError(f"{self.base_url}: cannot list models to pick one ({exc}); set llm.model") from exc
+                raise BackendError(f"{self.base_url}: cannot list models to pick one ({exc}); set llm.options.openai.model") from exc
             if not models:
-                raise BackendError(f"{self.base_url}: the server lists no model; set llm.model")
+                raise BackendError(f"{self.base_url}: the server lists no model; set llm.options.openai.model")
             self._model = models[0].id
         return self._model
 
@@ -111,6 +134,8 @@ class OpenAIBackend(Backend):
         return Completion(text, getattr(usage, "prompt_tokens", 0) or 0, getattr(usage, "completion_tokens", 0) or 0)
 
     def _translate(self, exc: Exception) -> Exception:
+        import openai
+
         if isinstance(exc, openai.APITimeoutError):
             return TransientBackendError(f"timeout after {self.timeout_s:g} s")
         if isinstance(exc, openai.APIConnectionError):
@@ -127,6 +152,8 @@ class OpenAIBackend(Backend):
     def _format_rejected(self, exc: Exception, json_schema: dict[str, Any] | None) -> bool:
         """The server refused the response_format (a 400/422, or a 5xx naming it, as llama.cpp's server
         answers): try the next, plainer format."""
+        import openai
+
         if json_schema is None or len(self._modes) <= 1 or not isinstance(exc, openai.APIStatusError):
             return False
         if exc.status_code in (400, 422):
@@ -137,6 +164,8 @@ class OpenAIBackend(Backend):
     def _adapt(self, exc: Exception, json_schema: dict[str, Any] | None, mode: str, token_param: str) -> bool:
         """Learn from a refused request: step down the response_format, or name the length limit
         ``max_completion_tokens`` (newer OpenAI models refuse ``max_tokens``). True: send it again."""
+        import openai
+
         if self._format_rejected(exc, json_schema):
             if self._modes[0] == mode:  # another request in flight may have stepped down already
                 self._modes = self._modes[1:]
@@ -168,7 +197,9 @@ class OpenAIBackend(Backend):
                 if not self._adapt(exc, json_schema, mode, token_param):
                     raise self._translate(exc) from exc
 
-    def _async_client(self) -> openai.AsyncOpenAI:
+    def _async_client(self) -> "openai.AsyncOpenAI":
+        import openai
+
         loop = id(asyncio.get_running_loop())
         if loop not in self._async:
             self._async[loop] = openai.AsyncOpenAI(
@@ -181,16 +212,15 @@ class OpenAIBackend(Backend):
         if client is not None:
             await client.close()
 
+    @classmethod
+    def from_config(cls, options: OpenAIOptions, config) -> "OpenAIBackend":
+        key = options.api_key or os.environ.get(options.api_key_env)
+        if not options.base_url and not key:
+            raise BackendError(
+                "the openai backend needs llm.options.openai.base_url (a local server) or an API key "
+                f"(llm.options.openai.api_key or the environment variable {options.api_key_env})"
+            )
+        return cls(options.base_url, options.model, key, options.timeout_s, options.json_mode, options.max_in_flight)
+
     def close(self) -> None:
         self._client.close()
-
-
-@register_backend("openai")
-def _from_config(config) -> OpenAIBackend:
-    key = config.api_key or os.environ.get(config.api_key_env)
-    if not config.base_url and not key:
-        raise BackendError(
-            "the openai backend needs llm.base_url (a local server) or an API key "
-            f"(llm.api_key or the environment variable {config.api_key_env})"
-        )
-    return OpenAIBackend(config.base_url, config.model, key, config.timeout_s, config.json_mode)

@@ -13,11 +13,13 @@ from typing import Any
 
 import jinja2
 
+from recgpt.errors import RecgptError
+
 PACKAGED_TEMPLATES = Path(__file__).parent / "templates"
 _VERSION_FILE = re.compile(r"^v(\d+)\.j2$")
 
 
-class TemplateError(ValueError):
+class TemplateError(RecgptError, ValueError):
     """A template is missing, or rendering it failed; the message names the template file."""
 
 

@@ -17,57 +17,17 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, field_validator
-
-from recgpt.config import StrictConfig
-from recgpt.llm.base import Backend, DecodingParams, available_backends, create_backend
+from recgpt.llm.base import Backend, DecodingParams, create_backend
+from recgpt.llm.config import LLMConfig
 from recgpt.llm.batch import BatchProgress, BatchRunner, PreparedCall, UsageLog
 from recgpt.llm.cache import AnswerCache, cache_key
 from recgpt.llm.fake import FakeBackend
 from recgpt.llm.prompts import PromptLibrary
 from recgpt.llm.records import LLMRequest, LLMResult
 from recgpt.llm.structured import json_schema_for, model_fingerprint
+from recgpt.progress import reporter, silent
 
 __all__ = ["LLMConfig", "LLMRequest", "LLMResult", "LLMRuntime", "FakeBackend"]
-
-
-class LLMConfig(StrictConfig):
-    """Configuration of the LLM runtime (YAML block ``llm``)."""
-
-    backend: str = Field("llama-cpp", description="llama-cpp (embedded SmolLM2) | openai | fake")
-    model: str | None = Field(None, description="llama-cpp: GGUF path (default SmolLM2); openai: model name")
-    base_url: str | None = Field(None, description="openai: server URL, e.g. http://localhost:8000/v1")
-    api_key: str | None = Field(None, description="openai: the key itself (prefer api_key_env)")
-    api_key_env: str = Field("OPENAI_API_KEY", description="openai: environment variable holding the key")
-    threads: int | None = Field(None, ge=1, description="llama-cpp: CPU threads (default: half the cores, at most 4)")
-    n_ctx: int = Field(4096, ge=256, description="llama-cpp: context window in tokens")
-    max_in_flight: int = Field(4, ge=1, description="openai: concurrent requests in a batch")
-    timeout_s: float = Field(120.0, gt=0, description="openai: per-request timeout")
-    max_retries: int = Field(4, ge=0, description="retries of a call after a timeout, 429 or 5xx")
-    backoff_s: float = Field(1.0, ge=0, description="first retry delay; doubles each retry (with jitter)")
-    backoff_max_s: float = Field(30.0, ge=0)
-    structured_retries: int = Field(2, ge=0, description="re-asks after an answer fails validation")
-    temperature: float = Field(0.0, ge=0, description="0 = greedy decoding")
-    seed: int = 0
-    system_prompt: str | None = None
-    json_mode: str = Field("auto", description="openai: auto | json_schema | json_object | none")
-    template_dirs: list[str] = Field(default_factory=list, description="extra roots of <task>/v<N>.j2")
-    progress: bool = True
-    fake_answers: list[str] = Field(default_factory=list, description="fake: answers returned in order")
-
-    @field_validator("backend")
-    @classmethod
-    def _known_backend(cls, value: str) -> str:
-        if value not in available_backends():
-            raise ValueError(f"unknown backend {value!r}; available: {', '.join(available_backends())}")
-        return value
-
-    @field_validator("json_mode")
-    @classmethod
-    def _known_json_mode(cls, value: str) -> str:
-        if value not in ("auto", "json_schema", "json_object", "none"):
-            raise ValueError("json_mode must be auto, json_schema, json_object or none")
-        return value
 
 
 class LLMRuntime:
@@ -138,19 +98,19 @@ class LLMRuntime:
     def _execute(self, runner: BatchRunner, to_run: dict[str, PreparedCall], prepared: dict[int, PreparedCall],
                  results: list[LLMResult | None], description: str, show: bool) -> None:
         """Run the calls not answered from the cache and fill their slots in ``results``."""
-        with BatchProgress(len(results), description, show) as bar:
-            for result in results:
-                if result is not None:
-                    bar.advance(result)
-            fresh = _run_async(runner.execute(list(to_run.values()), bar))
-            for i, call in prepared.items():
-                if results[i] is None:
-                    done = fresh[call.cache_key]
-                    if to_run[call.cache_key] is not call:  # a duplicate prompt in this batch: share the answer
-                        done = dataclasses.replace(done, key=call.request.key, cached=done.ok, attempts=0)
-                        self.usage.write(done, runner.backend.name, runner.backend.model_id)
-                        bar.advance(done)
-                    results[i] = done
+        bar = BatchProgress(len(results), description, reporter(None) if show else silent)
+        for result in results:
+            if result is not None:
+                bar.advance(result)
+        fresh = _run_async(runner.execute(list(to_run.values()), bar))
+        for i, call in prepared.items():
+            if results[i] is None:
+                done = fresh[call.cache_key]
+                if to_run[call.cache_key] is not call:  # a duplicate prompt in this batch: share the answer
+                    done = dataclasses.replace(done, key=call.request.key, cached=done.ok, attempts=0)
+                    self.usage.write(done, runner.backend.name, runner.backend.model_id)
+                    bar.advance(done)
+                results[i] = done
 
     def _prepare(self, request: LLMRequest) -> PreparedCall:
         rendered = self.prompts.render(request.task, request.variables, request.version)

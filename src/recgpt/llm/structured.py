@@ -15,11 +15,13 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from recgpt.errors import RecgptError
+
 _FENCE = re.compile(r"```(?:json|JSON)?\s*\n?(.*?)```", re.DOTALL)
 _TRAILING_COMMA = re.compile(r",(\s*[}\]])")
 
 
-class StructuredOutputError(ValueError):
+class StructuredOutputError(RecgptError, ValueError):
     """The text could not be read as JSON matching the answer model; the message says why."""
 
 

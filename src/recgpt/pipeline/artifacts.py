@@ -1,25 +1,15 @@
-"""Where the pipeline's own tables live in a run folder, and how to read them back.
-
-Besides the tables of the other areas (see :class:`recgpt.runfolder.RunFolder`), the pipeline writes::
-
-    RUN/eval/sample.json               the seeded sample of evaluation users
-    RUN/eval/recommendations.parquet   method, user_id, rank, item_id, score    (sample users, every method)
-    RUN/eval/explained.parquet         user_id, rank, item_id, title, category, interest, explanation, source
-    RUN/eval/metrics.json              accuracy, diversity and exposure per method (see ``evaluate`` stage)
-    RUN/eval/deciles.parquet           method, population, k, decile, exposure, target_users, hit_rate
-    RUN/eval/tag_eval.json             category HR@K of the tags and of the no-LLM baseline
+"""Reading and writing the pipeline's own tables (their places are named by :class:`recgpt.runfolder.RunFolder`):
+JSON written atomically, Parquet tables as row dicts, the LLM usage log, and the compared methods.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
 
-from recgpt.runfolder import RunFolder
 
 #: The compared methods, in table order, with their display names.
 METHODS: dict[str, str] = {
@@ -29,44 +19,6 @@ METHODS: dict[str, str] = {
     "tags-only": "TAR tags-only (beta=0)",
     "fused": "TAR fused (tuned beta)",
 }
-
-
-@dataclass(frozen=True)
-class EvalFiles:
-    root: Path
-
-    @property
-    def folder(self) -> Path:
-        return self.root / "eval"
-
-    @property
-    def sample(self) -> Path:
-        return self.folder / "sample.json"
-
-    @property
-    def recommendations(self) -> Path:
-        return self.folder / "recommendations.parquet"
-
-    @property
-    def explained(self) -> Path:
-        return self.folder / "explained.parquet"
-
-    @property
-    def metrics(self) -> Path:
-        return self.folder / "metrics.json"
-
-    @property
-    def deciles(self) -> Path:
-        return self.folder / "deciles.parquet"
-
-    @property
-    def tag_eval(self) -> Path:
-        return self.folder / "tag_eval.json"
-
-
-def rel(root: Path, path: Path) -> str:
-    """``path`` relative to the run folder, the form stage declarations use."""
-    return str(Path(path).relative_to(root))
 
 
 def read_json(path: Path, default: Any = None) -> Any:
@@ -95,7 +47,3 @@ def read_usage(path: Path) -> list[dict[str, Any]]:
             except json.JSONDecodeError:
                 continue
     return rows
-
-
-def run_folder(root: Path) -> tuple[RunFolder, EvalFiles]:
-    return RunFolder(root), EvalFiles(Path(root))

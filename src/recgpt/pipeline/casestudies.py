@@ -11,7 +11,7 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
-from recgpt.pipeline.artifacts import EvalFiles, read_rows
+from recgpt.pipeline.artifacts import read_rows
 from recgpt.pipeline.document import Heading, Paragraph, Pre, TableBlock
 from recgpt.runfolder import RunFolder
 
@@ -26,7 +26,7 @@ def _by_user(rows: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
 
 
 def _titles(run: RunFolder) -> dict[str, str]:
-    path = run.data / "items.parquet"
+    path = run.table("items")
     if not path.exists():
         return {}
     t = pq.read_table(path, columns=["item_id", "title"])
@@ -34,7 +34,7 @@ def _titles(run: RunFolder) -> dict[str, str]:
 
 
 def _targets(run: RunFolder) -> dict[str, str]:
-    path = run.data / "holdout.parquet"
+    path = run.table("holdout")
     if not path.exists():
         return {}
     rows = pq.read_table(path).to_pylist()
@@ -49,8 +49,8 @@ def pick_users(explained: dict, interests: dict, tags: dict, targets: dict, n: i
     return sorted(explained, key=key)[:n]
 
 
-def case_study_blocks(run: RunFolder, files: EvalFiles, k_show: int = 5, n_users: int = 3) -> list:
-    explained = _by_user(read_rows(files.explained))
+def case_study_blocks(run: RunFolder, k_show: int = 5, n_users: int = 3) -> list:
+    explained = _by_user(read_rows(run.explained))
     interests = _by_user(read_rows(run.interests))
     tags = _by_user(read_rows(run.tags))
     compressed = {str(r["user_id"]): r for r in read_rows(run.compressed)}

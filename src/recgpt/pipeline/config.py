@@ -12,28 +12,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
+import yaml
 from pydantic import Field, model_validator
 
-from recgpt.behavior.compression import CompressionConfig
-from recgpt.config import StrictConfig
-from recgpt.llm.runtime import LLMConfig
-from recgpt.retrieval.train import TARConfig
+from recgpt.behavior.config import CompressionConfig
+from recgpt.config import StrictConfig, load_block
+from recgpt.data.config import DataConfig
+from recgpt.llm.config import LLMConfig
+from recgpt.retrieval.config import BETA_GRID, TARConfig
 from recgpt.stages.config import ExplanationsConfig, InterestsConfig, PhiConfig, TagEvalConfig, TagsConfig
-
-
-class DataConfig(StrictConfig):
-    """Where the data comes from: a registered loader and its path (folder, or mapping YAML for custom)."""
-
-    source: Literal["amazon-office", "taobao", "custom"] = "amazon-office"
-    path: str | None = Field(None, description="default: the bundled copy of the source")
-    max_users: int | None = Field(
-        None, ge=1, description="keep a seeded subset of users and the items they touch (quick trials, tests)"
-    )
-    seed: int = 0
-    split: Literal["auto", "source", "leave-one-out"] = Field(
-        "auto", description="auto: the source's own split, or leave-one-out when it has none"
-    )
-    split_min_events: int = Field(3, ge=2, description="leave-one-out: users with fewer events get no target")
 
 
 class EvaluationConfig(StrictConfig):
@@ -45,7 +32,7 @@ class EvaluationConfig(StrictConfig):
     k_main: int = Field(20, ge=1, description="the cut-off of the headline figures and the Matthew plot")
     classic: Literal["ease", "itemknn"] = Field("ease", description="the classic collaborative baseline")
     beta_grid: list[float] = Field(
-        default_factory=lambda: [0.0, 0.25, 0.5, 0.75, 0.9, 1.0],
+        default_factory=lambda: list(BETA_GRID),
         description="fusion weights tried on the dev fold (item-title tags, no LLM) to pick the fused beta",
     )
     tune_users: int | None = Field(1500, ge=1, description="dev users used to tune beta (None = all)")
@@ -79,24 +66,31 @@ class PipelineConfig(StrictConfig):
     @model_validator(mode="after")
     def _one_sample(self) -> "PipelineConfig":
         """``evaluation.sample_users`` and ``evaluation.seed`` pick the users of every LLM stage, on the test
-        fold, so all stages and the comparison see the same users (the stage blocks' own values are set)."""
-        for block in (self.interests, self.tags, self.explanations):
-            for key, value in (("sample_users", self.evaluation.sample_users), ("seed", self.evaluation.seed),
-                               ("fold", "test")):
-                if getattr(block, key) != value:
-                    setattr(block, key, value)
+        fold, so all stages and the comparison see the same users. A stage block that sets one of these
+        itself to another value is an error naming both keys; otherwise the stage block takes the value."""
+        wanted = {"sample_users": self.evaluation.sample_users, "seed": self.evaluation.seed, "fold": "test"}
+        for name in LLM_STAGE_BLOCKS:
+            block = getattr(self, name)
+            for key, value in wanted.items():
+                if key in block.model_fields_set and getattr(block, key) != value:
+                    other = f"evaluation.{key}={value!r}" if key != "fold" else "the test fold the pipeline evaluates"
+                    raise ValueError(f"{name}.{key}={getattr(block, key)!r} conflicts with {other}: the pipeline "
+                                     f"runs every LLM stage on the evaluation sample; remove {name}.{key}")
+                block.__dict__[key] = value  # derived, not set by the user: keep it out of model_fields_set
         return self
+
+    def to_yaml(self) -> str:
+        """The resolved configuration, without the stage blocks' sample keys (they follow ``evaluation``)."""
+        exclude = {name: set(DERIVED_STAGE_KEYS) for name in LLM_STAGE_BLOCKS}
+        return yaml.safe_dump(self.model_dump(mode="json", exclude=exclude), sort_keys=False)
+
+
+#: Stage blocks whose user sample the ``evaluation`` block decides, and the keys it decides.
+LLM_STAGE_BLOCKS = ("interests", "tags", "explanations")
+DERIVED_STAGE_KEYS = ("sample_users", "seed", "fold")
 
 
 def load_config(path: str | Path | None, overrides: dict[str, Any] | None = None) -> PipelineConfig:
     """The configuration from ``path`` (or the defaults) with dotted ``overrides`` applied; ``None`` values
     in ``overrides`` are ignored, so unset CLI flags leave the file alone."""
-    overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
-    if path is None:
-        raw: dict[str, Any] = {}
-        from recgpt.config import set_dotted
-
-        for dotted, value in overrides.items():
-            set_dotted(raw, dotted, value)
-        return PipelineConfig.from_dict(raw, source="<defaults>")
-    return PipelineConfig.from_yaml(path, overrides)
+    return load_block(PipelineConfig, path, overrides=overrides)

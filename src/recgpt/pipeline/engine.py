@@ -9,6 +9,7 @@ inputs, a change ripples downstream exactly as far as the bytes actually changed
 from __future__ import annotations
 
 import json
+import logging
 import os
 import resource
 import threading
@@ -19,21 +20,31 @@ from pathlib import Path
 from typing import Any, Callable
 
 import psutil
-from rich.console import Console
-from rich.table import Table
 
+from recgpt.errors import RecgptError
 from recgpt.pipeline.fingerprint import changed_keys, fingerprint
+from recgpt.progress import ProgressFn, reporter
+from recgpt.runfolder import RunFolder
+
+log = logging.getLogger("recgpt.pipeline")
+
+
+class StageError(RecgptError):
+    """A stage was asked for that does not exist, or finished without writing what it declares."""
 
 
 @dataclass
 class StageContext:
-    """What a stage function receives: the run folder root, the full configuration and a scratch
-    dictionary for objects shared within one process (for example a loaded dataset)."""
+    """What a stage function receives: the run folder, the full configuration and a scratch dictionary
+    for objects shared within one process (for example a loaded dataset)."""
 
     root: Path
     config: Any
-    console: Console
     shared: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def run(self) -> RunFolder:
+        return RunFolder(self.root)
 
 
 @dataclass(frozen=True)
@@ -150,22 +161,22 @@ class PeakMemory:
 class StageRunner:
     """Runs ``stages`` in order into ``root``; see the module docstring for the skip rule."""
 
-    def __init__(self, stages: list[Stage], root: Path, config: Any, console: Console | None = None):
+    def __init__(self, stages: list[Stage], root: Path, config: Any, progress: ProgressFn | None = None):
         names = [s.name for s in stages]
         if len(set(names)) != len(names):
-            raise ValueError(f"duplicate stage names: {names}")
+            raise StageError(f"duplicate stage names: {names}")
         self.stages = stages
         self.root = Path(root)
         self.config = config
-        self.console = console or Console(stderr=True)
-        self.state = StageState(self.root / "stages.json")
-        self.context = StageContext(self.root, config, self.console)
+        self.progress = reporter(progress)
+        self.state = StageState(RunFolder(self.root).stages_state)
+        self.context = StageContext(self.root, config)
 
     def stage(self, name: str) -> Stage:
         for s in self.stages:
             if s.name == name:
                 return s
-        raise KeyError(f"unknown stage {name!r}; stages are: {', '.join(s.name for s in self.stages)}")
+        raise StageError(f"unknown stage {name!r}; stages are: {', '.join(s.name for s in self.stages)}")
 
     def fingerprint_of(self, stage: Stage) -> tuple[str, dict[str, Any]]:
         config = {section: config_value(self.config, section) for section in stage.sections}
@@ -196,13 +207,14 @@ class StageRunner:
         for index, stage in enumerate(self.stages, 1):
             current, reasons, fp, doc = self.is_current(stage)
             tag = f"[{index}/{len(self.stages)}] {stage.name}"
+            self.progress("pipeline", index - 1, len(self.stages), stage=stage.name)
             if current and stage.name not in force:
                 entry = self.state.get(stage.name) or {}
-                self.console.print(f"[dim]{tag}: unchanged, skipped[/dim]")
+                log.info("%s: unchanged, skipped", tag)
                 outcomes.append(StageOutcome(stage.name, "skipped", 0.0, 0.0, [], entry.get("summary", {})))
             else:
                 why = "forced" if stage.name in force else ", ".join(reasons[:4])
-                self.console.rule(f"[bold]{tag}[/bold]: {stage.description}  [dim]({why})[/dim]")
+                log.info("%s: %s (%s)", tag, stage.description, why)
                 self.state.set(stage.name, None)  # a stage killed halfway is not "finished"
                 for rel in stage.outputs:
                     (self.root / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -213,7 +225,7 @@ class StageRunner:
                 fp, doc = self.fingerprint_of(stage)  # inputs may be re-read; record what was used
                 missing = [rel for rel in stage.outputs if not (self.root / rel).exists()]
                 if missing:
-                    raise RuntimeError(f"stage {stage.name} finished without writing {', '.join(missing)}")
+                    raise StageError(f"stage {stage.name} finished without writing {', '.join(missing)}")
                 peak_mb = memory.peak / 2**20
                 self.state.set(
                     stage.name,
@@ -227,21 +239,9 @@ class StageRunner:
                         "summary": summary,
                     },
                 )
-                self.console.print(f"[green]{tag}: done in {wall:.1f} s (CPU {cpu:.1f} s), peak RSS {peak_mb:.0f} MB[/green]")
+                log.info("%s: done in %.1f s (CPU %.1f s), peak RSS %.0f MB", tag, wall, cpu, peak_mb)
                 outcomes.append(StageOutcome(stage.name, "ran", wall, peak_mb, reasons, summary, cpu))
             if until is not None and stage.name == until:
                 break
+        self.progress("pipeline", len(outcomes), len(self.stages))
         return outcomes
-
-    def summary_table(self, outcomes: list[StageOutcome]) -> Table:
-        table = Table(title=f"pipeline run {self.root}")
-        for col in ("stage", "status", "wall s", "CPU s", "peak RSS MB", "summary"):
-            table.add_column(col, justify="right" if col in ("wall s", "CPU s", "peak RSS MB") else "left")
-        for o in outcomes:
-            brief = ", ".join(f"{k}={v}" for k, v in list(o.summary.items())[:4] if not isinstance(v, (dict, list)))
-            ran = o.status == "ran"
-            table.add_row(o.name, o.status, f"{o.wall_s:.1f}" if ran else "-", f"{o.cpu_s:.1f}" if ran else "-",
-                          f"{o.peak_rss_mb:.0f}" if ran else "-", brief)
-        max_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        table.caption = f"process peak RSS {max_rss:.0f} MB"
-        return table

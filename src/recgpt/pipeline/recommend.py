@@ -14,7 +14,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 from rich.table import Table
 
-from recgpt.pipeline.artifacts import EvalFiles, read_json
+from recgpt.errors import UnknownNameError
+from recgpt.pipeline.artifacts import read_json
 from recgpt.runfolder import RunFolder
 
 
@@ -31,20 +32,18 @@ class ExplainedItem:
 
 def recommend_explained(run_dir: str | Path, user_id: str, k: int = 10) -> tuple[list[ExplainedItem], dict]:
     """Top-``k`` items for ``user_id`` with explanations; also returns context (interests, tags, beta)."""
-    from recgpt.data.store import load_dataset
     from recgpt.retrieval.fusion import load_tag_table
-    from recgpt.retrieval.tar import TARRecommender
+    from recgpt.retrieval.saved import load_model
+    from recgpt.stages.runner import load_run_dataset
 
-    run, files = RunFolder(Path(run_dir)), EvalFiles(Path(run_dir))
-    if not (run.retriever / "model.pt").exists():
-        raise FileNotFoundError(f"{run.retriever}: no trained retriever; run `recgpt run` first")
-    dataset = load_dataset(run.data)
+    run = RunFolder(Path(run_dir))
+    dataset = load_run_dataset(run)
     known = set(dataset.users.column("user_id").to_pylist()) | set(dataset.events.column("user_id").to_pylist())
     if user_id not in known:
-        raise KeyError(f"user {user_id!r} is not in the run's data ({len(known)} users)")
-    model = TARRecommender.load(run.retriever)
+        raise UnknownNameError(f"user {user_id!r} is not in the run's data ({len(known)} users)")
+    model = load_model(run.retriever)
     model.use_history(dataset, None)
-    beta = read_json(files.folder / "tuning.json", {}).get("beta_tuned", model.config.beta)
+    beta = read_json(run.tuning, {}).get("beta_tuned", 1.0)
     tags = load_tag_table(run.tags) if run.tags.exists() else {}
     recs = model.recommend([user_id], k, tags=tags, beta=beta)
     interests: list[str] = []

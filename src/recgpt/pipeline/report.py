@@ -14,7 +14,10 @@ from typing import Any
 import yaml
 
 from recgpt.pipeline import plots
-from recgpt.pipeline.artifacts import METHODS, read_json, read_rows, run_folder
+from recgpt.pipeline.artifacts import METHODS, read_json, read_rows
+from recgpt.errors import MissingInputError
+from recgpt.registry import family_of
+from recgpt.runfolder import RunFolder
 from recgpt.pipeline.casestudies import case_study_blocks
 from recgpt.pipeline.document import Bullets, Figure, Heading, Paragraph, TableBlock, to_html, to_markdown
 from recgpt.pipeline.llmstats import llm_stat_blocks
@@ -73,7 +76,7 @@ def verdict_blocks(metrics: dict, k: int) -> list:
         line(f"Accuracy, NDCG@{k}", f"ndcg@{k}"),
         line(f"Diversity, categories per top-{k} list", f"categories@{k}"),
         line(f"Long tail, share of top-{k} slots outside the 20% most popular items", f"long_tail@{k}"),
-        line(f"Concentration, Gini of exposure over the catalog (lower is fairer)", f"gini@{k}", False),
+        line("Concentration, Gini of exposure over the catalog (lower is fairer)", f"gini@{k}", False),
     ]
     if "classic" in m:
         items.append(line(f"Against the classic baseline ({metrics.get('classic_name', 'classic')}), Recall@{k}",
@@ -216,21 +219,23 @@ def stage_blocks(state: dict, fig_dir: Path) -> list:
 
 def build_report(root: Path) -> tuple[Path, Path]:
     """Write ``RUN/report/report.md`` and ``report.html`` from the run folder; return both paths."""
-    run, files = run_folder(Path(root))
-    metrics = read_json(files.metrics)
+    run = RunFolder(Path(root))
+    metrics = read_json(run.metrics)
     if metrics is None:
-        raise FileNotFoundError(f"{files.metrics}: the evaluate stage has not finished; run `recgpt run` first")
+        raise MissingInputError(f"{run.metrics}: the evaluate stage has not finished; run `recgpt run` first")
     config = yaml.safe_load(run.config.read_text()) if run.config.exists() else {}
-    fig_dir = run.report / "figures"
+    fig_dir = run.figures
     ks = metrics["ks"]
     k = metrics["k_main"]
     labels = method_labels(metrics)
     data_name = metrics.get("dataset", "the data")
     llm = config.get("llm", {}) or {}
+    backend = str(llm.get("backend", "?"))
+    model = ((llm.get("options") or {}).get(family_of(backend)) or {}).get("model")
     setup = Bullets([
         f"Data: **{data_name}**; evaluation fold: test (history = train + dev); "
         f"{metrics['sample']['users']} test user(s) sampled with seed {metrics.get('seed', '?')}.",
-        f"LLM: backend `{llm.get('backend', '?')}`, model `{llm.get('model') or 'embedded default'}`.",
+        f"LLM: backend `{backend}`, model `{model or 'embedded default'}`.",
         f"Classic baseline: {metrics.get('classic_name', '?')}; fused weight beta = {metrics.get('beta_tuned', '?')} "
         "(chosen on the dev fold).",
         f"Run folder: `{Path(root).resolve()}`.",
@@ -239,14 +244,14 @@ def build_report(root: Path) -> tuple[Path, Path]:
     blocks += verdict_blocks(metrics, k)
     blocks += accuracy_blocks(metrics, ks, labels, fig_dir)
     blocks += diversity_blocks(metrics, ks, labels, fig_dir)
-    blocks += matthew_blocks(read_rows(files.deciles), k, labels, fig_dir)
-    blocks += tag_eval_blocks(read_json(files.tag_eval), fig_dir)
+    blocks += matthew_blocks(read_rows(run.deciles), k, labels, fig_dir)
+    blocks += tag_eval_blocks(read_json(run.tag_eval), fig_dir)
     blocks += llm_stat_blocks(run)
-    blocks += case_study_blocks(run, files, k_show=5)
+    blocks += case_study_blocks(run, k_show=5)
     blocks += stage_blocks(read_json(run.stages_state, {}), fig_dir)
     title = f"RecGPT evaluation report: {data_name}"
     run.report.mkdir(parents=True, exist_ok=True)
-    md_path, html_path = run.report / "report.md", run.report / "report.html"
+    md_path, html_path = run.report_md, run.report_html
     md_path.write_text(to_markdown(title, blocks, run.report))
     html_path.write_text(to_html(title, blocks))
     return md_path, html_path

@@ -8,77 +8,74 @@ Stage order (each declares the files and configuration it reads, see :class:`~re
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
-
-from rich.console import Console
 
 from recgpt.pipeline import steps_core as core
 from recgpt.pipeline import steps_eval as ev
 from recgpt.pipeline import steps_llm as llm
 from recgpt.pipeline.config import PipelineConfig
 from recgpt.pipeline.engine import Stage, StageOutcome, StageRunner
-
-DATA = ("data/items.parquet", "data/users.parquet", "data/events.parquet", "data/searches.parquet",
-        "data/holdout.parquet")
+from recgpt.progress import ProgressFn
+from recgpt.retrieval.saved import SAVED_MODEL
+from recgpt.runfolder import RunFolder
 
 
 def _source_files(config: PipelineConfig) -> dict[str, Path]:
-    """The raw files of the configured data source (fingerprinted by content, or size+mtime when huge)."""
-    from recgpt.data.loaders import DEFAULT_PATHS
+    """Every file the configured data source reads (the mapping YAML and each file it names, for custom
+    data), fingerprinted by content (size + mtime when huge), labelled relative to the source."""
+    from recgpt.data.loaders import source_files, source_path
 
-    path = Path(config.data.path or DEFAULT_PATHS.get(config.data.source, "."))
-    if path.is_file():
-        return {path.name: path}
-    return {p.name: p for p in sorted(path.iterdir()) if p.is_file() and not p.name.startswith(".")} if path.is_dir() else {}
+    base = source_path(config.data.source, config.data.path)
+    base = base if base.is_dir() else base.parent
+    return {os.path.relpath(path, base): path for path in source_files(config.data.source, config.data.path)}
 
 
 def build_stages() -> list[Stage]:
     from recgpt.pipeline.report import build_report
 
     def report(ctx):
-        md, html = build_report(ctx.root)
-        return {"report": str(html.relative_to(ctx.root))}
+        _, html = build_report(ctx.root)
+        return {"report": ctx.run.rel(html)}
 
+    r = RunFolder(Path(""))  # run-relative paths, the form stage declarations take
+    data = tuple(map(str, r.data_tables))
+    compressed, sample, phi, retriever = str(r.compressed), str(r.sample), str(r.phi), str(r.retriever)
+    interests, tags, recommendations = str(r.interests), str(r.tags), str(r.recommendations)
     return [
-        Stage("data", "load and validate the data", core.stage_data, sections=("data",), outputs=DATA,
-              external_inputs=_source_files, version="1"),
+        Stage("data", "load and validate the data", core.stage_data, sections=("data",), outputs=data,
+              external_inputs=_source_files),
         Stage("sample", "draw the seeded sample of test users", core.stage_sample,
-              sections=("evaluation.sample_users", "evaluation.seed"), inputs=("data/holdout.parquet",),
-              outputs=("eval/sample.json",), version="2"),
+              sections=("evaluation.sample_users", "evaluation.seed"), inputs=(str(r.table("holdout")),),
+              outputs=(sample,), version="2"),
         Stage("behavior", "extract reliable behavior and compress it", core.stage_behavior,
-              sections=("compression",), inputs=DATA, outputs=("behavior/compressed.parquet",)),
+              sections=("compression",), inputs=data, outputs=(compressed,)),
         Stage("phi", "train the tag-to-category model phi", core.stage_phi, sections=("phi",),
-              inputs=("data/items.parquet",), outputs=("phi/phi.json", "phi/phi.npz")),
+              inputs=(str(r.table("items")),), outputs=(phi,)),
         Stage("retriever", "train the user-item-tag retriever", core.stage_retriever, sections=("retriever",),
-              inputs=DATA, outputs=("retriever/model.pt", "retriever/config.yaml")),
+              inputs=data, outputs=(str(r.retriever / SAVED_MODEL),)),
         Stage("interests", "mine interests with the LLM (sampled users)", llm.stage_interests,
-              sections=("llm", "interests"), inputs=DATA + ("behavior/compressed.parquet", "eval/sample.json"),
-              outputs=("stages/interests.parquet",)),
+              sections=("llm", "interests"), inputs=data + (compressed, sample), outputs=(interests,)),
         Stage("tags", "predict tags with the LLM (sampled users)", llm.stage_tags,
-              sections=("llm", "tags"),
-              inputs=DATA + ("behavior/compressed.parquet", "eval/sample.json", "stages/interests.parquet", "phi"),
-              outputs=("stages/tags.parquet",)),
+              sections=("llm", "tags"), inputs=data + (compressed, sample, interests, phi), outputs=(tags,)),
         Stage("tag_eval", "category hit rate of the tags and of the no-LLM baseline", llm.stage_tag_eval,
-              sections=("tag_eval",), inputs=DATA + ("stages/tags.parquet", "eval/sample.json", "phi"),
-              outputs=("eval/tag_eval.json",)),
+              sections=("tag_eval",), inputs=data + (tags, sample, phi), outputs=(str(r.tag_eval),)),
         Stage("retrieve", "retrieve with every method and tune beta on dev", ev.stage_retrieve,
               sections=("evaluation.ks", "evaluation.k_main", "evaluation.classic", "evaluation.beta_grid",
                         "evaluation.tune_users", "evaluation.all_users", "evaluation.seed"),
-              inputs=DATA + ("retriever", "stages/tags.parquet", "eval/sample.json"),
-              outputs=("eval/recommendations.parquet", "eval/recommendations_all.parquet", "eval/tuning.json")),
+              inputs=data + (retriever, tags, sample),
+              outputs=(recommendations, str(r.recommendations_all), str(r.tuning))),
         Stage("explanations", "explain the recommended items with the LLM", llm.stage_explanations,
               sections=("llm", "explanations", "evaluation.explain_top"),
-              inputs=DATA + ("stages/interests.parquet", "stages/tags.parquet", "phi", "eval/recommendations.parquet"),
-              outputs=("stages/explanations.sqlite", "eval/explained.parquet")),
+              inputs=data + (interests, tags, phi, recommendations),
+              outputs=(str(r.explanations), str(r.explained))),
         Stage("evaluate", "accuracy, diversity and exposure of every method", ev.stage_evaluate,
               sections=("evaluation.ks", "evaluation.k_main", "evaluation.classic", "evaluation.seed"),
-              inputs=DATA + ("eval/recommendations.parquet", "eval/recommendations_all.parquet",
-                             "eval/tuning.json", "eval/sample.json"),
-              outputs=("eval/metrics.json", "eval/deciles.parquet")),
+              inputs=data + (recommendations, str(r.recommendations_all), str(r.tuning), sample),
+              outputs=(str(r.metrics), str(r.deciles))),
         Stage("report", "write the report", report,
-              inputs=("eval", "stages/interests.parquet", "stages/tags.parquet", "behavior/compressed.parquet",
-                      "llm/usage.jsonl"),
-              outputs=("report/report.md", "report/report.html"), version="1"),
+              inputs=(str(r.eval), interests, tags, compressed, str(r.llm_usage)),
+              outputs=(str(r.report_md), str(r.report_html))),
     ]
 
 
@@ -87,18 +84,16 @@ STAGE_NAMES = [s.name for s in build_stages()]
 
 def run_pipeline(
     config: PipelineConfig, run_dir: Path, until: str | None = None, force: tuple[str, ...] = (),
-    console: Console | None = None,
+    progress: ProgressFn | None = None,
 ) -> list[StageOutcome]:
     """Run (or resume) the pipeline into ``run_dir``; writes the resolved configuration first."""
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.yaml").write_text(config.to_yaml())
-    runner = StageRunner(build_stages(), run_dir, config, console)
+    run = RunFolder(Path(run_dir))
+    run.root.mkdir(parents=True, exist_ok=True)
+    run.config.write_text(config.to_yaml())
+    runner = StageRunner(build_stages(), run.root, config, progress)
     try:
-        outcomes = runner.run(until=until, force=force)
+        return runner.run(until=until, force=force)
     finally:
         runtime = runner.context.shared.get("llm_runtime")
         if runtime is not None:
             runtime.close()
-    runner.console.print(runner.summary_table(outcomes))
-    return outcomes

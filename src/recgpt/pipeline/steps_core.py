@@ -1,6 +1,6 @@
-"""Stage functions that need no LLM: load data, draw the user sample, train phi and the retriever, retrieve
-with every method, evaluate. Each takes a :class:`~recgpt.pipeline.engine.StageContext` and returns a small
-summary dict; tables go to the run folder (see :mod:`recgpt.pipeline.artifacts`).
+"""Stage functions that need no LLM: load data, draw the user sample, compress behavior, train phi and the
+retriever. Each takes a :class:`~recgpt.pipeline.engine.StageContext` and returns a small summary dict; tables
+go to the places :class:`~recgpt.runfolder.RunFolder` names.
 """
 
 from __future__ import annotations
@@ -10,13 +10,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from recgpt.pipeline.artifacts import EvalFiles, read_json, write_json
+from recgpt.data.dataset import DataValidationError
+from recgpt.pipeline.artifacts import read_json, write_json
 from recgpt.pipeline.engine import StageContext
-from recgpt.runfolder import RunFolder
-
-
-def run_of(ctx: StageContext) -> tuple[RunFolder, EvalFiles]:
-    return RunFolder(ctx.root), EvalFiles(ctx.root)
 
 
 def dataset_of(ctx: StageContext):
@@ -24,12 +20,12 @@ def dataset_of(ctx: StageContext):
     if "dataset" not in ctx.shared:
         from recgpt.data.store import load_dataset
 
-        ctx.shared["dataset"] = load_dataset(RunFolder(ctx.root).data)
+        ctx.shared["dataset"] = load_dataset(ctx.run.data)
     return ctx.shared["dataset"]
 
 
 def sample_of(ctx: StageContext) -> list[str]:
-    return read_json(EvalFiles(ctx.root).sample)["users"]
+    return read_json(ctx.run.sample)["users"]
 
 
 def subset_users(dataset, max_users: int, seed: int):
@@ -64,7 +60,7 @@ def stage_data(ctx: StageContext) -> dict:
         dataset = leave_one_out(dataset, cfg.split_min_events).validate()
     if cfg.max_users is not None:
         dataset = subset_users(dataset, cfg.max_users, cfg.seed).validate()
-    save_dataset(dataset, RunFolder(ctx.root).data)
+    save_dataset(dataset, ctx.run.data)
     ctx.shared["dataset"] = dataset
     return {"items": dataset.items.num_rows, "users": dataset.users.num_rows, "events": dataset.events.num_rows,
             "searches": dataset.searches.num_rows, "holdout": dataset.holdout.num_rows}
@@ -77,22 +73,18 @@ def stage_sample(ctx: StageContext) -> dict:
     dataset = dataset_of(ctx)
     test_users = sample_users(dataset, None, 0, "test")
     if not test_users:
-        raise ValueError("the data set has no test holdout rows: the evaluation needs a leave-one-out split")
+        raise DataValidationError("the data set has no test holdout rows: the evaluation needs a leave-one-out split")
     cfg = ctx.config.evaluation
     users = sample_users(dataset, cfg.sample_users, cfg.seed, "test")  # the same draw as the stages area's
-    write_json(EvalFiles(ctx.root).sample, {"seed": cfg.seed, "requested": cfg.sample_users, "users": users})
+    write_json(ctx.run.sample, {"seed": cfg.seed, "requested": cfg.sample_users, "users": users})
     return {"sample_users": len(users), "test_users": len(test_users)}
 
 
 def stage_phi(ctx: StageContext) -> dict:
     """Train the tag-to-category model on item titles and categories; save it to ``RUN/phi``."""
-    from recgpt.stages.phi import TagToCategory
+    from recgpt.stages.runner import ensure_phi
 
-    items = dataset_of(ctx).items
-    phi = TagToCategory(ctx.config.phi).fit(
-        items.column("title").to_pylist(), items.column("category").to_pylist(), items.column("brand").to_pylist()
-    )
-    phi.save(RunFolder(ctx.root).phi)
+    phi = ensure_phi(ctx.run, dataset_of(ctx), ctx.config.phi, retrain=True)
     report = phi.report.as_dict() if phi.report else {}
     return {k: v for k, v in report.items() if v is not None}
 
@@ -102,11 +94,9 @@ def stage_retriever(ctx: StageContext) -> dict:
     training resumes after its last finished epoch (``RUN/retriever/checkpoint.pt``)."""
     from recgpt.retrieval.tar import TARRecommender
 
-    folder = RunFolder(ctx.root).retriever
-    model = TARRecommender(ctx.config.retriever).fit(
-        dataset_of(ctx), "dev", log=ctx.console.log, checkpoint=folder / "checkpoint.pt"
-    )
-    model.save(folder)
+    run = ctx.run
+    model = TARRecommender(ctx.config.retriever).fit(dataset_of(ctx), "dev", checkpoint=run.retriever_checkpoint)
+    model.save(run.retriever)
     log = model.training_log
     last = log[-1] if log else {}
     return {"epochs_run": len(log), **{k: v for k, v in last.items() if isinstance(v, (int, float))}}
@@ -116,9 +106,8 @@ def stage_behavior(ctx: StageContext) -> dict:
     """Reliable behavior extraction and hierarchical compression for every user (report 2.1.1)."""
     from recgpt.behavior.compression import compress_users
 
-    run, _ = run_of(ctx)
     table = compress_users(dataset_of(ctx), ctx.config.compression)
-    pq.write_table(table, run.compressed)
+    pq.write_table(table, ctx.run.compressed)
     tokens = table.column("n_tokens").to_pylist()
     dropped = table.column("dropped_events").to_pylist()
     return {"users": table.num_rows, "mean_tokens": round(float(np.mean(tokens)), 1) if tokens else 0,

@@ -16,10 +16,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+import logging
+
+from recgpt.data.catalog import Catalog
 from recgpt.pipeline.artifacts import read_json, write_json
 from recgpt.pipeline.engine import StageContext
-from recgpt.pipeline.evaluate import catalog_from, decile_rows, method_metrics
-from recgpt.pipeline.steps_core import dataset_of, run_of, sample_of
+from recgpt.pipeline.evaluate import decile_rows, method_metrics
+from recgpt.pipeline.steps_core import dataset_of, sample_of
+
+log = logging.getLogger("recgpt.pipeline")
 
 #: Methods that need no LLM tags, evaluated on every test user too.
 NO_LLM_METHODS = ("popularity", "classic", "collaborative")
@@ -46,37 +51,21 @@ def _table(rows: list[dict]) -> pa.Table:
     return pa.Table.from_pylist(rows, schema=schema)
 
 
-def tune_beta(model, dataset, grid: list[float], k: int, max_users: int | None, seed: int) -> tuple[float, dict]:
-    """Pick beta by dev Recall@k with item-title tags; ties go to the larger beta (closer to the baseline)."""
-    from recgpt.retrieval.metrics import recall_at_k
-
-    dev = _holdout(dataset, "dev")
-    users = sorted(dev)
-    if max_users is not None and len(users) > max_users:
-        users = sorted(np.random.default_rng(seed).choice(users, size=max_users, replace=False).tolist())
-    model.use_history(dataset, "dev")
-    targets = model.catalog.positions([dev[u] for u in users])
-    scores = {}
-    for beta in sorted(grid):
-        recs = model.recommend(users, k, tags=None, beta=beta)
-        scores[f"{beta:g}"] = recall_at_k(recs.item_index, targets, k)
-    best = max(sorted(grid), key=lambda b: (round(scores[f"{b:g}"], 12), b))
-    return float(best), scores
-
-
 def stage_retrieve(ctx: StageContext) -> dict:
     """Write ``eval/recommendations.parquet`` (sampled users, every method), ``eval/recommendations_all.parquet``
     (every test user, methods without LLM) and ``eval/tuning.json``."""
     from recgpt.retrieval.base import create
     from recgpt.retrieval.fusion import load_tag_table
-    from recgpt.retrieval.tar import TARRecommender
+    from recgpt.retrieval.quality import tune_beta
+    from recgpt.retrieval.saved import load_model
 
-    run, files = run_of(ctx)
+    run = ctx.run
     cfg = ctx.config.evaluation
     dataset = dataset_of(ctx)
-    model = TARRecommender.load(run.retriever)
-    beta, grid = tune_beta(model, dataset, cfg.beta_grid, cfg.k_main, cfg.tune_users, cfg.seed)
-    ctx.console.log(f"fusion weight tuned on dev: beta={beta:g} (dev recall@{cfg.k_main}: {grid})")
+    model = load_model(run.retriever)
+    beta, scores = tune_beta(model, dataset, cfg.beta_grid, cfg.k_main, max_users=cfg.tune_users, seed=cfg.seed)
+    grid = {f"{b:g}": value for b, value in scores.items()}
+    log.info("fusion weight tuned on dev: beta=%g (dev recall@%d: %s)", beta, cfg.k_main, grid)
     model.use_history(dataset, "test")
     tags = load_tag_table(run.tags) if run.tags.exists() else {}
     sample = sample_of(ctx)
@@ -89,21 +78,21 @@ def stage_retrieve(ctx: StageContext) -> dict:
     rows += _rows("collaborative", model.recommend(sample, k, beta=1.0))
     rows += _rows("tags-only", model.recommend(sample, k, tags=tags, beta=0.0))
     rows += _rows("fused", model.recommend(sample, k, tags=tags, beta=beta))
-    pq.write_table(_table(rows), files.folder / "recommendations.parquet")
+    pq.write_table(_table(rows), run.recommendations)
     all_rows: list[dict] = []
     if cfg.all_users:
         everyone = sorted(_holdout(dataset, "test"))
         for name, recommender in baselines.items():
             all_rows += _rows(name, recommender.recommend(everyone, k))
         all_rows += _rows("collaborative", model.recommend(everyone, k, beta=1.0))
-    pq.write_table(_table(all_rows), files.folder / "recommendations_all.parquet")
+    pq.write_table(_table(all_rows), run.recommendations_all)
     with_tags = sum(1 for u in sample if tags.get(u))
-    write_json(files.folder / "tuning.json", {"beta_tuned": beta, "beta_grid": grid, "beta_metric": f"recall@{cfg.k_main}",
+    write_json(run.tuning, {"beta_tuned": beta, "beta_grid": grid, "beta_metric": f"recall@{cfg.k_main}",
                                               "sample_users_with_llm_tags": with_tags})
     return {"beta_tuned": beta, "sample_users": len(sample), "sample_users_with_llm_tags": with_tags}
 
 
-def _ranked(table: pa.Table, method: str, users: list[str], catalog, k: int) -> np.ndarray:
+def _ranked(table: pa.Table, method: str, users: list[str], catalog: Catalog, k: int) -> np.ndarray:
     """(len(users), k) catalog positions of ``method``'s lists, -1 padded."""
     rows = table.filter(pc.equal(table.column("method"), method)).to_pylist()
     row_of = {u: i for i, u in enumerate(users)}
@@ -111,39 +100,41 @@ def _ranked(table: pa.Table, method: str, users: list[str], catalog, k: int) -> 
     for r in rows:
         i = row_of.get(r["user_id"])
         if i is not None and r["rank"] < k:
-            out[i, r["rank"]] = catalog.position.get(r["item_id"], -1)
+            out[i, r["rank"]] = catalog.lookup.get(r["item_id"], -1)
     return out
 
 
 def stage_evaluate(ctx: StageContext) -> dict:
     """Metrics per method (``eval/metrics.json``) and per popularity decile (``eval/deciles.parquet``)."""
-    run, files = run_of(ctx)
+    run = ctx.run
     cfg = ctx.config.evaluation
     dataset = dataset_of(ctx)
-    catalog = catalog_from(dataset.items, dataset.events)
+    catalog = Catalog.from_table(dataset.items)
+    popularity = catalog.counts(dataset.events)
     targets_by_user = _holdout(dataset, "test")
-    tuning = read_json(files.folder / "tuning.json", {})
+    tuning = read_json(run.tuning, {})
     out = {"dataset": dataset.name, "ks": cfg.ks, "k_main": cfg.k_main, "seed": cfg.seed,
            "classic_name": cfg.classic, **tuning}
     deciles: list[dict] = []
     for population, path, methods in (
-        ("sample", files.recommendations, None),
-        ("all_users", files.folder / "recommendations_all.parquet", NO_LLM_METHODS),
+        ("sample", run.recommendations, None),
+        ("all_users", run.recommendations_all, NO_LLM_METHODS),
     ):
         table = pq.read_table(path)
         if table.num_rows == 0:
             continue
         users = sample_of(ctx) if population == "sample" else sorted(targets_by_user)
-        targets = catalog.positions([targets_by_user.get(u) for u in users])
+        targets = catalog.positions([targets_by_user.get(u) for u in users], missing=-1)
         present = [m for m in dict.fromkeys(table.column("method").to_pylist()) if methods is None or m in methods]
         block = {"users": len(users), "methods": {}}
         for method in present:
             ranked = _ranked(table, method, users, catalog, max(cfg.ks))
-            block["methods"][method] = method_metrics(ranked, targets, catalog, cfg.ks)
-            deciles += [dict(r, population=population) for r in decile_rows(method, ranked, targets, catalog, cfg.k_main)]
+            block["methods"][method] = method_metrics(ranked, targets, catalog.category, popularity, cfg.ks)
+            deciles += [dict(r, population=population)
+                        for r in decile_rows(method, ranked, targets, popularity, cfg.k_main)]
         out[population] = block
-    write_json(files.metrics, out)
-    pq.write_table(pa.Table.from_pylist(deciles), files.deciles)
+    write_json(run.metrics, out)
+    pq.write_table(pa.Table.from_pylist(deciles), run.deciles)
     k = cfg.k_main
     fused, collab = out["sample"]["methods"].get("fused", {}), out["sample"]["methods"].get("collaborative", {})
     return {f"{m}@{k} {name}": round(v.get(f"{m}@{k}", float("nan")), 4)

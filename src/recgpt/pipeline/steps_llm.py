@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 
 from recgpt.pipeline.artifacts import write_json
 from recgpt.pipeline.engine import StageContext
-from recgpt.pipeline.steps_core import dataset_of, run_of, sample_of
+from recgpt.pipeline.steps_core import dataset_of, sample_of
 
 
 def runtime_of(ctx: StageContext):
@@ -22,8 +22,8 @@ def runtime_of(ctx: StageContext):
     if "llm_runtime" not in ctx.shared:
         from recgpt.llm.runtime import LLMRuntime
 
-        run, _ = run_of(ctx)
-        run.llm_cache.parent.mkdir(parents=True, exist_ok=True)
+        run = ctx.run
+        run.llm.mkdir(parents=True, exist_ok=True)
         ctx.shared["llm_runtime"] = LLMRuntime(ctx.config.llm, cache_path=run.llm_cache, usage_path=run.llm_usage)
     return ctx.shared["llm_runtime"]
 
@@ -46,22 +46,13 @@ def outcome_summary(outcome) -> dict:
     return flat
 
 
-def _fresh(*paths) -> None:
-    """Remove a stage's old outputs: the stages area merges new rows into existing files by user, while a
-    pipeline stage rewrites its table for exactly the current sample."""
-    for path in paths:
-        if path.exists():
-            path.unlink()
-
-
 def stage_interests(ctx: StageContext) -> dict:
-    """LLM_UI on the sampled users through the stages area's runner: ``stages/interests.parquet`` (kept
-    rows) and ``interests_all.parquet`` (every row with its post-check verdict)."""
+    """LLM_UI on the sampled users: ``stages/interests.parquet`` (kept rows) and ``interests_all.parquet``
+    (every row with its post-check verdict)."""
     from recgpt.stages.runner import run_interests
 
-    run, _ = run_of(ctx)
-    _fresh(run.interests, run.interests.with_name("interests_all.parquet"))
-    outcome = run_interests(run, dataset_of(ctx), runtime_of(ctx), ctx.config.interests, vectors_of(ctx))
+    outcome = run_interests(ctx.run, dataset_of(ctx), runtime_of(ctx), ctx.config.interests, vectors_of(ctx),
+                            replace=True)
     return outcome_summary(outcome)
 
 
@@ -71,14 +62,9 @@ def stage_tags(ctx: StageContext) -> dict:
     from recgpt.stages.phi import TagToCategory
     from recgpt.stages.runner import run_tags
 
-    run, _ = run_of(ctx)
-    _fresh(run.tags)
+    run = ctx.run
     outcome = run_tags(run, dataset_of(ctx), runtime_of(ctx), ctx.config.tags, TagToCategory.load(run.phi),
-                       vectors_of(ctx))
-    if not run.tags.exists():  # no user had an interest: an empty table of the right shape
-        from recgpt.stages.tags import TAGS_SCHEMA
-
-        pq.write_table(TAGS_SCHEMA.empty_table(), run.tags)
+                       vectors_of(ctx), replace=True)
     return outcome_summary(outcome)
 
 
@@ -87,7 +73,7 @@ def stage_tag_eval(ctx: StageContext) -> dict:
     ``eval/tag_eval.json`` with one series of HR values per method."""
     from recgpt.stages.tag_eval import evaluate_tags
 
-    run, files = run_of(ctx)
+    run = ctx.run
     cfg = ctx.config.tag_eval
     report = evaluate_tags(pq.read_table(run.tags), dataset_of(ctx), sample_of(ctx), cfg.fold, list(cfg.ks))
     names = {"llm_tags": "LLM tags through phi", "history": "own history categories (no LLM)",
@@ -96,63 +82,50 @@ def stage_tag_eval(ctx: StageContext) -> dict:
     mean_list = {label: report.rows[key]["mean_list"] for key, label in names.items() if key in report.rows}
     note = ("Mean categories named per user: " + ", ".join(f"{k} {v:.1f}" for k, v in mean_list.items())
             + f". {report.n_users_with_tags} of {report.n_users} users had tags that passed the checks.")
-    write_json(files.tag_eval, {"ks": list(cfg.ks), "users": report.n_users, "series": series, "note": note,
-                                "rows": report.rows})
+    write_json(run.tag_eval, {"ks": list(cfg.ks), "users": report.n_users, "series": series, "note": note,
+                              "rows": report.rows})
     return {"users": report.n_users, "users_with_tags": report.n_users_with_tags,
             **{f"{key} HR@{cfg.ks[-1]}": round(report.rows[key][f"HR@{cfg.ks[-1]}"], 3) for key in names
                if key in report.rows}}
-
-
-def _user_pairs(tags: pa.Table, recommended: dict[str, list[str]], dataset, config) -> list:
-    """Per sampled user, pairs of the user's interests with the user's own recommended items that share a
-    category with the interest's tags (report 2.4.2), plus an item-only pair for every recommended item."""
-    from recgpt.stages.explanations import Pair, pair_interests_with_items
-
-    from recgpt.stages.runner import popularity as item_popularity
-
-    popularity = item_popularity(dataset, config.fold)
-    pairs: dict = {}
-    only = config.model_copy(update={"item_only_for_paired_items": False})
-    for user, items in recommended.items():
-        mine = tags.filter(pc.equal(tags.column("user_id"), user))
-        for pair in pair_interests_with_items(mine, dataset.items, popularity, only, candidates=items):
-            pairs.setdefault((pair.interest, pair.item_id), pair)
-    for items in recommended.values():
-        for item in items:
-            pairs.setdefault(("", item), Pair("", item))
-    return list(pairs.values())
 
 
 def stage_explanations(ctx: StageContext) -> dict:
     """Offline explanations for what the fused retriever shows the sampled users (top ``explain_top``):
     ``stages/explanations.sqlite`` (the lookup table) and ``eval/explained.parquet`` (each shown item with
     the explanation the online lookup returns for its user)."""
-    from recgpt.stages.explanations import ExplanationTable, produce_explanations
-    from recgpt.stages.interests import kept_interests
-    from recgpt.stages.runner import personal_terms, reference_date
+    from recgpt.stages.runner import run_explanations
 
-    run, files = run_of(ctx)
-    cfg = ctx.config.explanations
-    dataset = dataset_of(ctx)
-    recs = pq.read_table(files.recommendations)
+    run = ctx.run
+    recs = pq.read_table(run.recommendations)
     top = ctx.config.evaluation.explain_top
     fused = [r for r in recs.filter(pc.equal(recs.column("method"), "fused")).to_pylist() if r["rank"] < top]
-    recommended: dict[str, list[str]] = {}
-    for r in sorted(fused, key=lambda r: (r["user_id"], r["rank"])):
-        recommended.setdefault(r["user_id"], []).append(r["item_id"])
-    tags = pq.read_table(run.tags)
-    pairs = _user_pairs(tags, recommended, dataset, cfg)
-    today = reference_date(run, dataset, cfg)
-    outcome = produce_explanations(pairs, dataset.items, runtime_of(ctx), cfg, today,
-                                   personal_terms(dataset, sorted(recommended)))
-    if run.explanations.exists():
-        run.explanations.unlink()
-    table = ExplanationTable(run.explanations, cfg.match_similarity, vectors_of(ctx))
-    table.write(outcome.table)
+    fused.sort(key=lambda r: (r["user_id"], r["rank"]))
+    shown: dict[str, list[str]] = {}
+    for r in fused:
+        shown.setdefault(r["user_id"], []).append(r["item_id"])
+    dataset = dataset_of(ctx)
+    outcome = run_explanations(run, dataset, runtime_of(ctx), ctx.config.explanations, recommended=shown,
+                               vectors=vectors_of(ctx), replace=True)
+    rows = explain_shown(run, dataset, fused, ctx.config.explanations.match_similarity, vectors_of(ctx))
+    pq.write_table(pa.Table.from_pylist(rows, schema=EXPLAINED_SCHEMA), run.explained)
+    summary = outcome_summary(outcome)
+    summary["shown_items"] = len(rows)
+    summary["shown_with_interest_explanation"] = sum(r["source"] == "interest" for r in rows)
+    summary["shown_without_explanation"] = sum(r["source"] == "none" for r in rows)
+    return summary
+
+
+def explain_shown(run, dataset, shown: list[dict], match_similarity: float, vectors) -> list[dict]:
+    """Each shown item (rows with user_id, rank, item_id) with the explanation the online lookup returns
+    for its user's interests, and where it came from: ``interest``, ``item`` (item-only) or ``none``."""
+    from recgpt.stages.explanations import ExplanationTable
+    from recgpt.stages.interests import kept_interests
+
     interests = kept_interests(pq.read_table(run.interests))
     items = {r["item_id"]: r for r in dataset.items.select(["item_id", "title", "category"]).to_pylist()}
+    table = ExplanationTable(run.explanations, match_similarity, vectors)
     rows = []
-    for r in sorted(fused, key=lambda r: (r["user_id"], r["rank"])):
+    for r in shown:
         found = table.lookup(interests.get(r["user_id"], []), r["item_id"])
         item = items[r["item_id"]]
         rows.append({"user_id": r["user_id"], "rank": r["rank"], "item_id": r["item_id"], "title": item["title"],
@@ -160,12 +133,7 @@ def stage_explanations(ctx: StageContext) -> dict:
                      "explanation": found.explanation if found else "",
                      "source": ("interest" if found.interest else "item") if found else "none"})
     table.close()
-    pq.write_table(pa.Table.from_pylist(rows, schema=EXPLAINED_SCHEMA), files.explained)
-    summary = outcome_summary(outcome)
-    summary["shown_items"] = len(rows)
-    summary["shown_with_interest_explanation"] = sum(r["source"] == "interest" for r in rows)
-    summary["shown_without_explanation"] = sum(r["source"] == "none" for r in rows)
-    return summary
+    return rows
 
 
 EXPLAINED_SCHEMA = pa.schema([("user_id", pa.string()), ("rank", pa.int32()), ("item_id", pa.string()),

@@ -1,4 +1,4 @@
-"""The recommender contract every retriever follows, and the registry of retrievers by name.
+"""The recommender contract every retriever follows (retrievers are registered in :data:`recgpt.registry.retrievers`).
 
 A recommender is fitted on a :class:`recgpt.data.dataset.Dataset` for one evaluation fold and then answers
 ``recommend(user_ids, k, tags=None)`` with a :class:`Recommendations` batch. Items already in the user's
@@ -13,7 +13,8 @@ on dev, report on test with history = train + dev.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Protocol, runtime_checkable
+from pathlib import Path
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
@@ -26,7 +27,7 @@ class Recommendations:
     item_ids: shape (n_users, k), str (object array), best first; "" pads a list shorter than k.
     scores:   shape (n_users, k), float32, the retriever's score for each slot (higher is better; -inf pads).
     item_index: shape (n_users, k), int64, catalog positions of the items (-1 pads), the order of
-        ``Interactions.item_ids``; what the metrics consume.
+        ``Catalog.item_ids``; what the metrics consume.
     """
 
     user_ids: np.ndarray
@@ -44,7 +45,8 @@ class Recommendations:
 
 @runtime_checkable
 class Recommender(Protocol):
-    """What every retriever implements (popular, ease, itemknn, tar and the index wrapper)."""
+    """What every retriever implements (popular, ease, itemknn, tar and the index wrapper); ``save`` writes a
+    folder that :func:`recgpt.retrieval.saved.load_model` reads back (the class's ``load``)."""
 
     def fit(self, dataset, fold: str | None = "dev") -> "Recommender":
         """Train on ``dataset.events``; make ``dataset.history(fold)`` the visible history. Returns self."""
@@ -57,35 +59,15 @@ class Recommender(Protocol):
     ) -> Recommendations:
         """Top-``k`` items for each user id; ``tags`` maps user id to predicted tag texts (used by "tar")."""
 
-
-_REGISTRY: dict[str, Callable[..., Recommender]] = {}
-
-
-def register(name: str):
-    """Class decorator: make a retriever constructible as ``create(name, **options)``."""
-
-    def wrap(cls):
-        _REGISTRY[name] = cls
-        return cls
-
-    return wrap
+    def save(self, folder: str | Path) -> None:
+        """Write the fitted model (and its visible history) to ``folder``."""
 
 
 def create(name: str, **options) -> Recommender:
-    """A new, unfitted retriever by registry name ("popular", "ease", "itemknn", "tar")."""
-    _load_builtin()
-    if name not in _REGISTRY:
-        raise KeyError(f"unknown retriever {name!r}; known: {', '.join(sorted(_REGISTRY))}")
-    return _REGISTRY[name](**options)
+    """A new, unfitted retriever by registry name ("popular", "ease", "itemknn", "tar", or a full name)."""
+    from recgpt import registry
 
-
-def available() -> list[str]:
-    _load_builtin()
-    return sorted(_REGISTRY)
-
-
-def _load_builtin() -> None:
-    from recgpt.retrieval import baselines, tar  # noqa: F401  (registration side effect)
+    return registry.retrievers.get(name)(**options)
 
 
 def top_k_excluding(

@@ -9,25 +9,66 @@ All three score a user's *visible* history row x (binary, shape (n_items,)) and 
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import numpy as np
 import scipy.sparse as sp
 
-from recgpt.retrieval.base import make_recommendations, register, top_k_excluding
-from recgpt.retrieval.interactions import Catalog, Sequences, exclusion_lists, item_popularity
+from recgpt.data.catalog import Catalog
+from recgpt.retrieval.base import make_recommendations, top_k_excluding
+from recgpt.retrieval.interactions import Sequences, exclusion_lists
+from recgpt.retrieval.saved import (
+    pack_catalog, pack_sequences, read_saved, unpack_catalog, unpack_sequences, write_saved,
+)
 
 
 class HistoryRecommender:
-    """Shared plumbing: catalog, training sequences, visible history, batched top-k with exclusion."""
+    """Shared plumbing: catalog, training sequences, visible history, batched top-k with exclusion, and
+    saving (``params`` and the arrays of ``_state``) through :mod:`recgpt.retrieval.saved`."""
 
     batch_size = 1024
 
     def fit(self, dataset, fold: str | None = "dev"):
         self.catalog = Catalog.from_table(dataset.items)
         self.train = Sequences.from_events(dataset.events, self.catalog)
-        self.popularity = item_popularity(self.train, len(self.catalog))
+        self.popularity = self.catalog.counts(dataset.events)
         self._fit_model()
         self.use_history(dataset, fold)
         return self
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """Constructor arguments (hyperparameters)."""
+        return {}
+
+    def _state(self) -> dict[str, np.ndarray]:
+        """The fitted model's arrays."""
+        return {}
+
+    def _set_state(self, arrays: dict[str, np.ndarray]) -> None:
+        self._fit_model()
+
+    def save(self, folder: str | Path) -> None:
+        from recgpt import registry
+
+        catalog_meta, arrays = pack_catalog(self.catalog)
+        history_users, history_arrays = pack_sequences(self.history, "history")
+        arrays.update(history_arrays)
+        arrays["popularity"] = np.asarray(self.popularity, dtype=np.int64)
+        arrays.update({f"state.{k}": v for k, v in self._state().items()})
+        meta = {"params": self.params, "catalog": catalog_meta, "history_users": history_users}
+        write_saved(folder, registry.retrievers.name_of(self), meta, arrays)
+
+    @classmethod
+    def load(cls, folder: str | Path):
+        meta, arrays = read_saved(folder)
+        obj = cls(**meta["params"])
+        obj.catalog = unpack_catalog(meta["catalog"], arrays)
+        obj.popularity = arrays["popularity"]
+        obj.history = unpack_sequences(meta["history_users"], arrays, "history")
+        obj._set_state({k[6:]: v for k, v in arrays.items() if k.startswith("state.")})
+        return obj
 
     def use_history(self, dataset, fold: str | None) -> None:
         self.history = Sequences.from_events(dataset.history(fold), self.catalog)
@@ -67,7 +108,6 @@ class HistoryRecommender:
         )
 
 
-@register("popular")
 class PopularRecommender(HistoryRecommender):
     """Most popular items by training count; ties broken by catalog order."""
 
@@ -79,12 +119,21 @@ class PopularRecommender(HistoryRecommender):
         return np.broadcast_to(self._pop, (len(user_ids), len(self._pop)))
 
 
-@register("ease")
 class EASERecommender(HistoryRecommender):
-    """EASE: B (n_items, n_items) with zero diagonal; scores = x B. ``l2`` is lambda (tuned on dev)."""
+    """EASE: B (n_items, n_items) with zero diagonal; scores = x B. ``l2`` is lambda (the L2 penalty)."""
 
     def __init__(self, l2: float = 200.0):
         self.l2 = float(l2)
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return {"l2": self.l2}
+
+    def _state(self) -> dict[str, np.ndarray]:
+        return {"b": self._b}
+
+    def _set_state(self, arrays: dict[str, np.ndarray]) -> None:
+        self._b = arrays["b"]
 
     def _fit_model(self) -> None:
         x = self.train.matrix(len(self.catalog))
@@ -99,13 +148,22 @@ class EASERecommender(HistoryRecommender):
         return np.asarray(self._history_matrix(user_ids) @ self._b)
 
 
-@register("itemknn")
 class ItemKNNRecommender(HistoryRecommender):
     """Item kNN: cosine similarity sim(i,j) = c_ij / (sqrt(n_i n_j) + shrink), top ``neighbors`` per item."""
 
     def __init__(self, neighbors: int = 100, shrink: float = 10.0):
         self.neighbors = int(neighbors)
         self.shrink = float(shrink)
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return {"neighbors": self.neighbors, "shrink": self.shrink}
+
+    def _state(self) -> dict[str, np.ndarray]:
+        return {"sim": self._sim}
+
+    def _set_state(self, arrays: dict[str, np.ndarray]) -> None:
+        self._sim = arrays["sim"]
 
     def _fit_model(self) -> None:
         x = self.train.matrix(len(self.catalog))

@@ -6,19 +6,22 @@ generators (NumPy's for batches and negatives, the tag-dropout generator, torch'
 epoch log and the early-stopping state. A resumed run therefore trains exactly as an uninterrupted one would.
 
 A checkpoint belongs to one configuration and one training set: its ``key`` hashes both, and a checkpoint with
-another key is ignored (and overwritten), never loaded into a different run.
+another key is ignored (and overwritten), never loaded into a different run. It holds tensors and plain Python
+values only and is read with ``torch.load(weights_only=True)``, which never runs pickled code.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-import warnings
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
+
+log = logging.getLogger("recgpt.retrieval")
 
 
 def training_key(config, sequences, user_rows: np.ndarray, tag_inputs: torch.Tensor, n_items: int) -> str:
@@ -58,7 +61,7 @@ class Checkpoint:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         blob = {
             "key": self.key, "loop": state.__dict__, "net": net.state_dict(),
-            "optimizers": [o.state_dict() for o in optimizers], "numpy_rng": rng.bit_generator.state,
+            "optimizers": [o.state_dict() for o in optimizers], "numpy_rng": dict(rng.bit_generator.state),
             "tag_rng": gen.get_state(), "torch_rng": torch.get_rng_state(),
         }
         tmp = self.path.with_name(self.path.name + ".tmp")
@@ -70,9 +73,9 @@ class Checkpoint:
         if self.path is None or not self.path.exists():
             return None
         try:
-            blob = torch.load(self.path, weights_only=False)
+            blob = torch.load(self.path, weights_only=True)
         except Exception as exc:  # unreadable (another torch version, a damaged disk): train afresh
-            warnings.warn(f"ignoring unreadable retriever checkpoint {self.path}: {exc}")
+            log.warning("ignoring unreadable retriever checkpoint %s (training afresh): %s", self.path, exc)
             return None
         if blob.get("key") != self.key:
             return None

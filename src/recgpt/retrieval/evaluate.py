@@ -1,6 +1,6 @@
 """Full-ranking evaluation of any retriever, as a tidy table (method, fold, metric, k, value).
 
-Protocol (DESIGN.md): fit on train, tune on dev, report on test with history = train + dev; rank the whole
+Protocol: fit on train, tune on dev, report on test with history = train + dev; rank the whole
 catalog, excluding the user's visible history. Metrics: recall, ndcg, categories (distinct categories per
 list), long_tail (share of slots outside the 20% most popular items), gini (of exposure), coverage, and
 exposure_d1 ... exposure_d10 (share of slots per popularity decile, d1 = most popular).
@@ -17,8 +17,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from recgpt.data.catalog import Catalog
+from recgpt.data.dataset import DataValidationError
 from recgpt.retrieval import metrics as M
-from recgpt.retrieval.interactions import Catalog, Sequences, item_popularity
 
 KS = (10, 20, 50)
 
@@ -27,7 +28,7 @@ def holdout_targets(dataset, fold: str, catalog: Catalog) -> tuple[list[str], np
     """Users of ``fold`` and their held-out item's catalog position, shape (n_users,)."""
     rows = dataset.holdout.filter(pc.equal(dataset.holdout.column("fold"), fold))
     if rows.num_rows == 0:
-        raise ValueError(f"dataset {dataset.name!r} has no {fold!r} holdout rows to evaluate on")
+        raise DataValidationError(f"dataset {dataset.name!r} has no {fold!r} holdout rows to evaluate on")
     return rows.column("user_id").to_pylist(), catalog.positions(rows.column("item_id").to_pylist())
 
 
@@ -56,7 +57,7 @@ def evaluate(model, dataset, fold: str, method: str, ks=KS, tags=None, **recomme
     The popularity groups use training counts (``dataset.events``); extra rows: eval_seconds, n_users.
     """
     catalog = Catalog.from_table(dataset.items)
-    popularity = item_popularity(Sequences.from_events(dataset.events, catalog), len(catalog))
+    popularity = catalog.counts(dataset.events)
     users, targets = holdout_targets(dataset, fold, catalog)
     model.use_history(dataset, fold)
     start = time.perf_counter()

@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 
+from recgpt.data.dataset import DataValidationError
+
 
 def fuse(h_user: np.ndarray, h_tags: np.ndarray, beta: float) -> np.ndarray:
     """Queries (n_tags, d) = beta h_user (d,) + (1 - beta) h_tags (n_tags, d); just h_user (1, d) without tags."""
@@ -98,7 +100,7 @@ def load_tag_table(path: str | Path, only_passed: bool = True) -> dict[str, list
     table = pq.read_table(path)
     for column in ("user_id", "tag"):
         if column not in table.column_names:
-            raise ValueError(f"{path}: column {column!r} is missing")
+            raise DataValidationError(f"{path}: column {column!r} is missing")
     users = table.column("user_id").to_pylist()
     tags = table.column("tag").to_pylist()
     passed = (

@@ -1,8 +1,10 @@
 """Vector indexes over item vectors (FAISS, inner product) and the wrapper that puts one behind a model.
 
-- ``exact``: IndexFlatIP, brute force, the default and the reference.
-- ``hnsw``: IndexHNSWFlat, graph search for large catalogs; ``m``, ``ef_construction``, ``ef_search``.
-- ``ivf``: IndexIVFFlat, k-means lists; ``nlist``, ``nprobe``.
+Registered in :data:`recgpt.registry.indexes`:
+
+- ``exact.v1``: IndexFlatIP, brute force, the default and the reference.
+- ``hnsw.v1``: IndexHNSWFlat, graph search for large catalogs; ``m``, ``ef_construction``, ``ef_search``.
+- ``ivf.v1``: IndexIVFFlat, k-means lists; ``nlist``, ``nprobe``.
 Both search inner products through the L2 transform of :class:`VectorIndex`.
 
 Every index answers ``search(queries (n, d) float32, depth) -> (scores (n, depth), positions (n, depth))``;
@@ -71,17 +73,19 @@ class VectorIndex:
     __call__ = search
 
     def save(self, folder: str | Path) -> None:
+        from recgpt import registry
+
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         faiss.write_index(self.index, str(folder / "index.faiss"))
-        meta = {"kind": self.kind, "options": self.options, "max_norm": self.max_norm}
+        meta = {"registry": registry.indexes.name_of(self), "options": self.options, "max_norm": self.max_norm}
         (folder / "index.json").write_text(json.dumps(meta))
 
     @staticmethod
     def load(folder: str | Path) -> "VectorIndex":
         folder = Path(folder)
         meta = json.loads((folder / "index.json").read_text())
-        index = make_index(meta["kind"], **meta["options"])
+        index = make_index(meta.get("registry") or meta["kind"], **meta["options"])
         index.index = faiss.read_index(str(folder / "index.faiss"))
         index.max_norm = float(meta.get("max_norm", 0.0))
         if index.l2_transform and index.index.metric_type != faiss.METRIC_L2:  # saved before the transform
@@ -91,6 +95,8 @@ class VectorIndex:
 
 
 class ExactIndex(VectorIndex):
+    """Brute-force inner product over every item (FAISS IndexFlatIP): exact, the reference."""
+
     kind = "exact"
 
     def _make(self, dim, n):
@@ -98,6 +104,8 @@ class ExactIndex(VectorIndex):
 
 
 class HNSWIndex(VectorIndex):
+    """Graph search (FAISS IndexHNSWFlat) for large catalogs; options m, ef_construction, ef_search."""
+
     kind = "hnsw"
     l2_transform = True
 
@@ -118,6 +126,8 @@ class HNSWIndex(VectorIndex):
 
 
 class IVFIndex(VectorIndex):
+    """Inverted lists over k-means cells (FAISS IndexIVFFlat); options nlist, nprobe."""
+
     kind = "ivf"
     l2_transform = True
 
@@ -138,13 +148,16 @@ class IVFIndex(VectorIndex):
         return self.options["nlist"]
 
 
-INDEXES = {"exact": ExactIndex, "hnsw": HNSWIndex, "ivf": IVFIndex}
-
-
 def make_index(kind: str = "exact", **options) -> VectorIndex:
-    if kind not in INDEXES:
-        raise KeyError(f"unknown index {kind!r}; known: {', '.join(INDEXES)}")
-    return INDEXES[kind](**options)
+    """A new index by registry name ("exact", "hnsw", "ivf" or a full name); a wrong option is an error."""
+    from recgpt import registry
+    from recgpt.config import ConfigError
+
+    cls = registry.indexes.get(kind)
+    try:
+        return cls(**options)
+    except TypeError as exc:
+        raise ConfigError(f"index {kind!r}: {exc}") from None
 
 
 class IndexedRecommender:
@@ -166,6 +179,10 @@ class IndexedRecommender:
         self.index.build(self.model.item_vectors())
         return self
 
+    @property
+    def catalog(self):
+        return self.model.catalog
+
     def use_history(self, dataset, fold: str | None) -> None:
         self.model.use_history(dataset, fold)
 
@@ -178,11 +195,18 @@ class IndexedRecommender:
         self.index.save(folder / "index")
 
     @classmethod
-    def load(cls, folder: str | Path) -> "IndexedRecommender":
-        from recgpt.retrieval.tar import TARRecommender
-
-        folder = Path(folder)
+    def wrap(cls, model, index: VectorIndex) -> "IndexedRecommender":
+        """A fitted ``model`` behind an already built ``index``."""
         obj = cls.__new__(cls)
-        obj.model = TARRecommender.load(folder)
-        obj.index = VectorIndex.load(folder / "index")
+        obj.model, obj.index = model, index
         return obj
+
+    @classmethod
+    def load(cls, folder: str | Path) -> "IndexedRecommender":
+        """The model and index saved in ``folder`` (the model class is the one its ``model.json`` names)."""
+        from recgpt.retrieval.saved import SavedModelError, load_model
+
+        loaded = load_model(folder)
+        if not isinstance(loaded, cls):
+            raise SavedModelError(f"{folder}: no vector index was saved beside this model (index/)")
+        return loaded

@@ -1,29 +1,41 @@
 """The quality table of the retrieval area: baselines and TAR at beta = 1, beta = 0 and beta tuned on dev.
 
-Protocol (DESIGN.md): every model is fitted on train; beta is tuned on dev Recall@20; the table is computed on
-``fold`` (test: history = train + dev) over every holdout user, with item-title tags unless the stages area's
-``tags.parquet`` has LLM tags for a user.
+Protocol: every model is fitted on train; beta is tuned on dev Recall@20 (:func:`tune_beta`, the one tuning
+``recgpt run`` uses too); the table is computed on ``fold`` (test: history = train + dev) over every holdout
+user, with item-title tags unless the stages area's ``tags.parquet`` has LLM tags for a user.
 """
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
+import numpy as np
+
 from recgpt.retrieval.base import create
+from recgpt.retrieval.config import BETA_GRID
 from recgpt.retrieval.evaluate import evaluate, holdout_targets
 from recgpt.retrieval.fusion import load_tag_table
 from recgpt.retrieval.metrics import recall_at_k
 
-BETA_GRID = (0.0, 0.2, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+log = logging.getLogger("recgpt.retrieval")
 BASELINES = {"popular": {}, "ease": {"l2": 200.0}, "itemknn": {"neighbors": 100, "shrink": 10.0}}
 
 
-def tune_beta(model, dataset, grid=BETA_GRID, k: int = 20, tags=None) -> tuple[float, dict[float, float]]:
-    """Beta with the best dev Recall@k (ties: the larger beta, closer to collaborative-only)."""
+def tune_beta(model, dataset, grid=BETA_GRID, k: int = 20, tags=None, max_users: int | None = None,
+              seed: int = 0) -> tuple[float, dict[float, float]]:
+    """The fusion weight with the best dev Recall@k over ``grid`` (ties: the larger beta, closer to
+    collaborative-only), and the dev Recall@k of every beta. Dev users are all of them, or a seeded sample of
+    ``max_users``; ``tags`` maps users to tag texts (None: item-title tags). Leaves the dev history visible."""
     users, targets = holdout_targets(dataset, "dev", model.catalog)
+    if max_users is not None and len(users) > max_users:
+        chosen = set(np.random.default_rng(seed).choice(sorted(users), size=max_users, replace=False).tolist())
+        keep = [i for i, user in enumerate(users) if user in chosen]
+        users, targets = [users[i] for i in keep], targets[keep]
     model.use_history(dataset, "dev")
-    scores = {b: recall_at_k(model.recommend(users, k, tags=tags, beta=b).item_index, targets, k) for b in grid}
-    best = max(sorted(grid), key=lambda b: (round(scores[b], 12), b))
+    scores = {float(b): recall_at_k(model.recommend(users, k, tags=tags, beta=b).item_index, targets, k)
+              for b in sorted(grid)}
+    best = max(scores, key=lambda b: (round(scores[b], 12), b))
     return best, scores
 
 
@@ -35,14 +47,14 @@ def baseline_rows(dataset, fold: str = "test", baselines=BASELINES) -> list[dict
 
 
 def quality_rows(dataset, model, fold: str = "test", tags_path: str | Path | None = None, name: str = "tar",
-                 baselines: bool = True, grid=BETA_GRID, log=print) -> list[dict]:
+                 baselines: bool = True, grid=BETA_GRID, max_users: int | None = None, seed: int = 0) -> list[dict]:
     """Tidy rows for the baselines (optional) and ``model`` at beta 1, 0 and tuned. Also rows ``beta_tuned``
     and ``dev_recall_beta=<b>`` (k=20) that record the tuning."""
     rows = baseline_rows(dataset, fold) if baselines else []
     tags = load_tag_table(tags_path) if tags_path else None
-    beta, scores = tune_beta(model, dataset, grid, 20, tags)
-    log(f"{name}: beta tuned on dev = {beta:g}; dev recall@20 by beta: "
-        + ", ".join(f"{b:g}:{s:.4f}" for b, s in scores.items()))
+    beta, scores = tune_beta(model, dataset, grid, 20, tags, max_users, seed)
+    log.info("%s: beta tuned on dev = %g; dev recall@20 by beta: %s", name, beta,
+             ", ".join(f"{b:g}:{s:.4f}" for b, s in scores.items()))
     for label, b in ((f"{name} beta=1", 1.0), (f"{name} beta=0", 0.0), (f"{name} beta={beta:g} (tuned)", beta)):
         rows += evaluate(model, dataset, fold, label, tags=tags, beta=b)
     rows.append(dict(method=name, fold="dev", metric="beta_tuned", k=20, value=beta))

@@ -13,14 +13,20 @@ import numpy as np
 import pyarrow.compute as pc
 import torch
 
-from recgpt.retrieval.base import make_recommendations, register
+from recgpt.data.catalog import Catalog
+from recgpt.progress import ProgressFn
+from recgpt.retrieval.base import make_recommendations
+from recgpt.retrieval.config import TARConfig
 from recgpt.retrieval.fusion import fused_search, title_tags
-from recgpt.retrieval.interactions import Catalog, Sequences, exclusion_lists, item_popularity
+from recgpt.retrieval.interactions import Sequences, exclusion_lists
 from recgpt.retrieval.metrics import recall_at_k
+from recgpt.retrieval.saved import (
+    pack_catalog, pack_sequences, read_saved, unpack_catalog, unpack_sequences, write_saved,
+)
 from recgpt.retrieval.towers import (
     ItemTower, MeanPoolUserTower, SequenceUserTower, TagTower, TARNet, discretize,
 )
-from recgpt.retrieval.train import TARConfig, TrainingData, left_pad, train_tar
+from recgpt.retrieval.train import TrainingData, left_pad, train_tar
 
 
 def short_tag(title: str, words: int = 4) -> str:
@@ -47,7 +53,6 @@ def minilm_token_embeddings() -> np.ndarray:
     return load_minilm()[0].auto_model.embeddings.word_embeddings.weight.detach().cpu().numpy().copy()
 
 
-@register("tar")
 class TARRecommender:
     """Three-tower retriever. ``TARRecommender(TARConfig(...))`` or ``TARRecommender(beta=0.7, epochs=10)``."""
 
@@ -106,13 +111,15 @@ class TARRecommender:
         titles = self.catalog.titles
         return titles if self.config.tag_source == "title" else [short_tag(t) for t in titles]
 
-    def fit(self, dataset, fold: str | None = "dev", log=print, checkpoint: str | Path | None = None) -> "TARRecommender":
-        """Train on ``dataset.events``; ``checkpoint`` (a file) makes a killed fit resume after its last epoch."""
+    def fit(self, dataset, fold: str | None = "dev", checkpoint: str | Path | None = None,
+            progress: ProgressFn | None = None) -> "TARRecommender":
+        """Train on ``dataset.events``; ``checkpoint`` (a file) makes a killed fit resume after its last epoch;
+        ``progress`` is told after every epoch (with its losses and dev score)."""
         torch.manual_seed(self.config.seed)
         torch.set_num_threads(self.config.threads)
         catalog = Catalog.from_table(dataset.items)
         train = Sequences.from_events(dataset.events, catalog)
-        self._build(catalog, train.users, item_popularity(train, len(catalog)))
+        self._build(catalog, train.users, catalog.counts(dataset.events))
         data = TrainingData(
             sequences=list(zip(train.items, train.behaviors)),
             user_rows=np.arange(1, len(train.users) + 1),
@@ -121,7 +128,7 @@ class TARRecommender:
             n_items=len(catalog),
         )
         evaluate = self._dev_evaluator(dataset)
-        self.training_log = train_tar(self.net, data, self.config, evaluate, log, checkpoint)
+        self.training_log = train_tar(self.net, data, self.config, evaluate, checkpoint, progress)
         self.is_fitted = True
         self._item_vectors = None
         self.use_history(dataset, fold)
@@ -222,30 +229,28 @@ class TARRecommender:
 
     # ---------------------------------------------------------------- persistence
     def save(self, folder: str | Path) -> None:
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / "config.yaml").write_text(self.config.to_yaml())
-        torch.save(
-            {
-                "state": self.net.state_dict(), "catalog": self.catalog.__dict__ | {},
-                "train_users": self.train_users, "popularity": self.popularity, "history": self.history.__dict__ | {},
-                "training_log": self.training_log,
-            },
-            folder / "model.pt",
-        )
+        """``model.json`` (configuration, catalog, users, training log) + ``model.safetensors`` (weights,
+        catalog codes, popularity, visible history); see :mod:`recgpt.retrieval.saved`."""
+        from recgpt import registry
+
+        catalog_meta, arrays = pack_catalog(self.catalog)
+        history_users, history_arrays = pack_sequences(self.history, "history")
+        arrays.update(history_arrays)
+        arrays.update({f"net.{k}": v.detach().cpu().numpy() for k, v in self.net.state_dict().items()})
+        arrays["popularity"] = np.asarray(self.popularity, dtype=np.int64)
+        meta = {"config": self.config.model_dump(mode="json"), "catalog": catalog_meta,
+                "train_users": [str(u) for u in self.train_users], "history_users": history_users,
+                "training_log": self.training_log}
+        write_saved(folder, registry.retrievers.name_of(self), meta, arrays)
 
     @classmethod
     def load(cls, folder: str | Path) -> "TARRecommender":
-        folder = Path(folder)
-        config = TARConfig.from_yaml(folder / "config.yaml")
-        blob = torch.load(folder / "model.pt", weights_only=False)
-        fields = ("item_ids", "titles", "category", "categories", "brand", "price")
-        catalog = Catalog(**{f: blob["catalog"][f] for f in fields})
-        hist = blob["history"]
-        obj = cls(config)
-        obj._build(catalog, blob["train_users"], blob["popularity"], pretrained=False)
-        obj.net.load_state_dict(blob["state"])
+        meta, arrays = read_saved(folder)
+        obj = cls(TARConfig.from_dict(meta["config"], source=str(Path(folder) / "model.json")))
+        catalog = unpack_catalog(meta["catalog"], arrays)
+        obj._build(catalog, np.asarray(meta["train_users"], dtype=object), arrays["popularity"], pretrained=False)
+        obj.net.load_state_dict({k[4:]: torch.from_numpy(v.copy()) for k, v in arrays.items() if k.startswith("net.")})
         obj.net.eval()
-        obj.history = Sequences(hist["users"], hist["items"], hist["behaviors"])
-        obj.training_log, obj.is_fitted, obj._item_vectors = blob["training_log"], True, None
+        obj.history = unpack_sequences(meta["history_users"], arrays, "history")
+        obj.training_log, obj.is_fitted, obj._item_vectors = meta["training_log"], True, None
         return obj

@@ -1,4 +1,4 @@
-"""Training of the user-item-tag retriever: configuration and the seeded minibatch loop (resumable per epoch).
+"""Training of the user-item-tag retriever: the seeded minibatch loop (resumable per epoch).
 
 One epoch visits every training user once. For a user with training sequence s (catalog positions, in time
 order) the user tower reads s[:-1] causally and every position t is trained to predict s[t+1] (L_col); the items
@@ -8,90 +8,21 @@ of the batch also give tag-item pairs (L_tag) and category pairs (L_cate).
 from __future__ import annotations
 
 import copy
+import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Literal
+from typing import Callable
 
 import numpy as np
 import torch
-from pydantic import Field
-from rich.console import Console
-from rich.progress import Progress
 
-from recgpt.config import StrictConfig
+from recgpt.progress import ProgressFn, reporter
 from recgpt.retrieval.checkpoint import Checkpoint, LoopState, training_key
+from recgpt.retrieval.config import TARConfig
 from recgpt.retrieval.losses import category_loss, collaborative_loss, tag_loss, tar_loss
 
-
-class TARConfig(StrictConfig):
-    """Configuration of the user-item-tag retriever (towers, losses, training, fusion)."""
-
-    user_tower: Literal["sequence", "mean"] = Field("sequence", description="causal self-attention or report's mean pooling")
-    tag_encoder: Literal["scratch", "minilm_init", "minilm_feed"] = Field(
-        "minilm_feed",
-        description="tag tower input: own token embeddings, MiniLM-initialised ones, or MiniLM sentence vectors "
-        "(minilm_feed measured best on Amazon Office dev, README.md, Retrieval)",
-    )
-    tag_source: Literal["title", "short"] = Field("title", description="training tag of an item: its title or last words")
-    tag_word_dropout: float = Field(0.3, ge=0, lt=1, description="share of tag tokens dropped in training")
-    item_features: list[Literal["id", "category", "brand", "price", "popularity", "title"]] = Field(
-        ["id", "category", "brand", "price", "popularity"],
-        min_length=1,
-        description="item tower inputs (embedded, concatenated, then a DNN); title = MiniLM vector of the title",
-    )
-    item_id_residual: bool = Field(
-        True, description="add a free d-dim item-id vector to the item tower's output (SASRec's item embedding)"
-    )
-    sequence_layout: Literal["pre_norm", "sasrec"] = Field(
-        "sasrec", description="sequence tower: pre-LN layers + output layer, or SASRec's post-LN layout"
-    )
-    init_std: float | None = Field(
-        0.02, gt=0, description="sequence tower: normal(0, init_std) for every weight matrix, SASRec's "
-        "initialisation (None = PyTorch's)",
-    )
-    item_init_std: float | None = Field(
-        None, gt=0, description="item tower: normal(0, item_init_std) for every embedding and weight matrix"
-    )
-    batching: Literal["by_positions", "by_length", "random"] = Field(
-        "by_positions",
-        description="training batches: similar lengths with equal next-item positions per batch, similar lengths "
-        "with batch_size users, or batch_size random users",
-    )
-    dim: int = Field(64, description="output dimension d of every tower")
-    emb_dim: int = Field(32, description="embedding size of each sparse item feature and of tag tokens")
-    hidden: int = Field(128, description="hidden width of the DNNs / attention feed-forward")
-    max_len: int = Field(50, description="most recent behaviors read by the user tower")
-    n_layers: int = 2
-    n_heads: int = 2
-    dropout: float = Field(0.5, ge=0, lt=1, description="dropout of the user and tag towers")
-    item_dropout: float | None = Field(
-        0.0, ge=0, lt=1, description="dropout inside the item tower's DNN (None = same as dropout)"
-    )
-    use_user_id: bool = Field(True, description="mean tower: add the user-id embedding")
-    normalize: bool = Field(False, description="L2-normalise tower outputs (inner product = cosine)")
-    temperature: float = Field(1.0, gt=0, description="logits = inner product / temperature in the losses")
-    pop_buckets: int = 10
-    price_buckets: int = 10
-    epochs: int = Field(100, description="most training epochs (dev early stopping usually ends sooner)")
-    batch_size: int = 256
-    lr: float = 1e-3
-    lr_schedule: Literal["constant", "cosine"] = Field(
-        "constant", description="learning rate over the epochs: constant, or cosine decay from lr to 0"
-    )
-    weight_decay: float = 0.0
-    n_negatives: int = Field(
-        4096, description="uniformly sampled negative items per batch (shared); >= the catalog: full softmax"
-    )
-    alpha: float = Field(0.5, ge=0, le=1, description="L_col + alpha L_tag + (1-alpha) L_cate")
-    sem_weight: float = Field(1.0, ge=0, description="weight of the semantic part (1 = the report's sum)")
-    beta: float = Field(1.0, ge=0, le=1, description="fusion: h = beta h_user + (1-beta) h_tag")
-    fusion_tags: int = Field(3, description="title tags from the last N items when no LLM tags exist")
-    max_tag_tokens: int = 32
-    eval_every: int = Field(2, description="epochs between dev evaluations (early stopping); 0 = never")
-    patience: int = Field(8, description="dev evaluations without improvement before stopping")
-    seed: int = 0
-    threads: int = Field(2, description="torch CPU threads")
+log = logging.getLogger("recgpt.retrieval")
 
 
 @dataclass
@@ -234,15 +165,16 @@ def train_tar(
     data: TrainingData,
     config: TARConfig,
     evaluate: Callable[[], float] | None = None,
-    log: Callable[[str], None] = print,
     checkpoint: str | Path | None = None,
+    progress: ProgressFn | None = None,
 ) -> list[dict]:
     """Train ``net`` in place; returns one record per epoch (losses, seconds, samples/s, dev score).
 
     With ``evaluate`` (a dev metric, higher is better) the best epoch's weights are restored at the end and
     training stops after ``patience`` evaluations without improvement. With ``checkpoint`` (a file path) the
     state after every epoch is saved there, a killed run called again with the same configuration and data
-    resumes after its last finished epoch (and trains exactly as it would have), and the file is removed at the end.
+    resumes after its last finished epoch (and trains exactly as it would have), and the file is removed at the
+    end. ``progress`` is told after every epoch, with the epoch's record as its figures.
     """
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
@@ -255,38 +187,39 @@ def train_tar(
     saver = Checkpoint(checkpoint, key)
     state = saver.restore(net, optimizers, rng, gen)
     if state is not None:
-        log(f"resuming retriever training after epoch {state.epoch} from {checkpoint}")
+        log.info("resuming retriever training after epoch %d from %s", state.epoch, checkpoint)
     state = state or LoopState()
-    with Progress(transient=True, console=Console(stderr=True)) as progress:
-        task = progress.add_task("training retriever", total=config.epochs, completed=state.epoch)
-        for epoch in range(state.epoch, config.epochs):
-            if evaluate is not None and state.stale >= config.patience:
-                break
-            net.train()
-            start, samples, sums = time.perf_counter(), 0, np.zeros(3)
-            batches = epoch_batches(config, lengths, trainable, rng)
-            for step, rows in enumerate(batches):
-                set_learning_rate(optimizers, config, epoch + step / len(batches))
-                n, losses = train_step(net, data, config, rows, lengths, optimizers, rng, gen)
-                samples += n
-                sums += losses
-            seconds = time.perf_counter() - start
-            record = dict(
-                epoch=epoch + 1, l_col=sums[0] / len(batches), l_tag=sums[1] / len(batches),
-                l_cate=sums[2] / len(batches), seconds=seconds, samples_per_s=samples / seconds,
-            )
-            if evaluate is not None and config.eval_every and (epoch + 1) % config.eval_every == 0:
-                net.eval()
-                record["dev"] = score = evaluate()
-                if score > state.best:
-                    state.best, state.best_state, state.stale = score, copy.deepcopy(net.state_dict()), 0
-                else:
-                    state.stale += 1
-            state.history.append(record)
-            state.epoch = epoch + 1
-            saver.save(state, net, optimizers, rng, gen)
-            log(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()))
-            progress.advance(task)
+    progress = reporter(progress)
+    progress("training retriever", state.epoch, config.epochs)
+    for epoch in range(state.epoch, config.epochs):
+        if evaluate is not None and state.stale >= config.patience:
+            break
+        net.train()
+        start, samples, sums = time.perf_counter(), 0, np.zeros(3)
+        batches = epoch_batches(config, lengths, trainable, rng)
+        for step, rows in enumerate(batches):
+            set_learning_rate(optimizers, config, epoch + step / len(batches))
+            n, losses = train_step(net, data, config, rows, lengths, optimizers, rng, gen)
+            samples += n
+            sums += losses
+        seconds = time.perf_counter() - start
+        record = dict(
+            epoch=epoch + 1, l_col=float(sums[0] / len(batches)), l_tag=float(sums[1] / len(batches)),
+            l_cate=float(sums[2] / len(batches)), seconds=seconds, samples_per_s=samples / seconds,
+        )
+        if evaluate is not None and config.eval_every and (epoch + 1) % config.eval_every == 0:
+            net.eval()
+            record["dev"] = score = evaluate()
+            if score > state.best:
+                state.best, state.best_state, state.stale = score, copy.deepcopy(net.state_dict()), 0
+            else:
+                state.stale += 1
+        state.history.append(record)
+        state.epoch = epoch + 1
+        saver.save(state, net, optimizers, rng, gen)
+        log.info(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()))
+        progress("training retriever", state.epoch, config.epochs,
+                 **{k: v for k, v in record.items() if k in ("l_col", "dev")})
     if state.best_state is not None:
         net.load_state_dict(state.best_state)
     net.eval()

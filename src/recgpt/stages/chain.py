@@ -28,7 +28,7 @@ def user_chain(run: RunFolder, dataset, user_id: str, fold: str | None = "test",
     for e in history[-max_history:]:
         day = dt.datetime.fromtimestamp(e["timestamp"], tz=dt.timezone.utc).date()
         lines.append(f"  {day} {e['behavior']:<9} {texts.get(e['item_id'], e['item_id'])}")
-    interests = _rows_of(run.interests.with_name("interests_all.parquet"), user_id) or _rows_of(run.interests, user_id)
+    interests = _rows_of(run.interests_all, user_id) or _rows_of(run.interests, user_id)
     lines += ["", f"## interests ({len(interests)})"]
     for r in interests:
         verdict = "ok" if r.get("passed_checks", True) else f"REMOVED: {r.get('failed_check')}"

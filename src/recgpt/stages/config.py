@@ -134,13 +134,3 @@ class TagEvalConfig(StrictConfig):
     sample_users: int = Field(20, ge=1)
     seed: int = 0
     fold: Literal["dev", "test"] = "test"
-
-
-class StagesConfig(StrictConfig):
-    """All stage blocks together (YAML: interests/tags/phi/explanations/tag_eval keys)."""
-
-    interests: InterestsConfig = Field(default_factory=InterestsConfig)
-    tags: TagsConfig = Field(default_factory=TagsConfig)
-    phi: PhiConfig = Field(default_factory=PhiConfig)
-    explanations: ExplanationsConfig = Field(default_factory=ExplanationsConfig)
-    tag_eval: TagEvalConfig = Field(default_factory=TagEvalConfig)

@@ -87,6 +87,29 @@ def pair_interests_with_items(
     return pairs
 
 
+def pair_user_items(
+    tags: pa.Table,
+    recommended: dict[str, list[str]],
+    items: pa.Table,
+    popularity: dict[str, int],
+    config: ExplanationsConfig,
+) -> list[Pair]:
+    """The pairs that explain what each user is shown: the user's interests with the user's own recommended
+    items that share a category with the interest's tags, then an item-only pair for every recommended
+    item (the lookup's fallback); distinct pairs, deterministic."""
+    pairs: dict[tuple[str, str], Pair] = {}
+    interest_only = config.model_copy(update={"item_only_for_paired_items": False})
+    users = tags.column("user_id").to_pylist()
+    for user, shown in recommended.items():
+        mine = tags.take([i for i, u in enumerate(users) if u == user])
+        for pair in pair_interests_with_items(mine, items, popularity, interest_only, candidates=shown):
+            pairs.setdefault((pair.interest, pair.item_id), pair)
+    for shown in recommended.values():
+        for item in shown:
+            pairs.setdefault(("", item), Pair("", item))
+    return list(pairs.values())
+
+
 def explanation_request(pair: Pair, item: dict, today: dt.date, config: ExplanationsConfig) -> LLMRequest:
     return LLMRequest(
         key=f"explain {pair.interest or '(item only)'} / item {pair.item_id}",

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from recgpt.errors import MissingInputError
 from recgpt.embeddings import embed
 from recgpt.stages.config import PhiConfig
 from recgpt.stages.text import words
@@ -143,7 +144,7 @@ class TagToCategory:
     def load(cls, folder: str | Path) -> "TagToCategory":
         folder = Path(folder)
         if not (folder / "phi.json").exists():
-            raise FileNotFoundError(f"{folder}/phi.json: no trained phi here (run `recgpt train-phi`)")
+            raise MissingInputError(f"{folder}/phi.json: no trained phi here (run `recgpt train-phi`)")
         meta = json.loads((folder / "phi.json").read_text())
         arrays = np.load(folder / "phi.npz")
         report = PhiReport(**meta["report"]) if meta.get("report") else None

@@ -1,23 +1,25 @@
-"""The stages over a run folder (``recgpt interests|tags|explain|train-phi|chain``).
+"""The LLM stages over a run folder: the one orchestration that both the per-stage commands
+(``recgpt interests|tags|explain|train-phi``) and ``recgpt run`` call.
 
 Reads ``RUN/data`` (canonical tables) and, when present, ``RUN/behavior/compressed.parquet``; writes
 ``RUN/stages/interests.parquet`` (kept rows; ``interests_all.parquet`` every row with its verdict),
 ``RUN/stages/tags.parquet`` (every tag with ``passed_checks``), ``RUN/stages/explanations.sqlite`` and
 ``RUN/stages/<stage>_summary.json`` (counts, tokens, pass rate). LLM calls go through the runtime's cache
 in ``RUN/llm/cache.sqlite``, so an interrupted stage resumes with only the missing calls. Running a stage
-on a sample replaces that sample's rows and keeps the other users' rows.
+on a sample replaces that sample's rows and keeps the other users' rows, unless ``replace`` asks for a table
+of exactly this sample (the pipeline's stages do).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections import Counter
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from recgpt.errors import MissingInputError
 from recgpt.runfolder import RunFolder
 from recgpt.stages.config import ExplanationsConfig, InterestsConfig, PhiConfig, TagsConfig
 from recgpt.stages.context import build_contexts, sample_users
@@ -28,8 +30,8 @@ from recgpt.stages.postchecks import EmbeddingCache
 def load_run_dataset(run: RunFolder):
     from recgpt.data.store import load_dataset
 
-    if not (run.data / "items.parquet").exists():
-        raise FileNotFoundError(f"{run.data}: no canonical tables here (run `recgpt data` or `recgpt run` first)")
+    if not run.table("items").exists():
+        raise MissingInputError(f"{run.data}: no canonical tables here (run `recgpt data load` or `recgpt run` first)")
     return load_dataset(run.data)
 
 
@@ -38,7 +40,15 @@ def compressed_table(run: RunFolder) -> pa.Table | None:
 
 
 def popularity(dataset, fold: str | None) -> dict[str, int]:
-    return dict(Counter(dataset.history(fold).column("item_id").to_pylist()))
+    """Item id -> how often it occurs in the history visible for ``fold``."""
+    from recgpt.data.catalog import Catalog
+
+    return Catalog.from_table(dataset.items).count_by_id(dataset.history(fold))
+
+
+def _remove(*paths: Path) -> None:
+    for path in paths:
+        path.unlink(missing_ok=True)
 
 
 def merge_by_user(path: Path, table: pa.Table, users: list[str]) -> pa.Table:
@@ -66,10 +76,12 @@ def ensure_phi(run: RunFolder, dataset, config: PhiConfig | None = None, retrain
 
 
 def run_interests(run: RunFolder, dataset, runtime, config: InterestsConfig,
-                  vectors: EmbeddingCache | None = None) -> StageOutcome:
+                  vectors: EmbeddingCache | None = None, replace: bool = False) -> StageOutcome:
     from recgpt.stages.interest_pool import InterestPool
     from recgpt.stages.interests import PUBLIC_COLUMNS, mine_interests
 
+    if replace:
+        _remove(run.interests, run.interests_all)
     vectors = vectors or EmbeddingCache()
     users = sample_users(dataset, config.sample_users, config.seed, config.fold)
     contexts = build_contexts(dataset, users, config.fold, compressed_table(run), history_lines=config.history_lines,
@@ -78,21 +90,25 @@ def run_interests(run: RunFolder, dataset, runtime, config: InterestsConfig,
     if config.mined_pool is not None:
         pool.add_mined(config.mined_pool)
     outcome = mine_interests(contexts, runtime, pool, config, vectors)
-    run.interests.parent.mkdir(parents=True, exist_ok=True)
-    every = merge_by_user(run.interests.with_name("interests_all.parquet"), outcome.table, users)
-    pq.write_table(every, run.interests.with_name("interests_all.parquet"))
+    run.stages.mkdir(parents=True, exist_ok=True)
+    every = merge_by_user(run.interests_all, outcome.table, users)
+    pq.write_table(every, run.interests_all)
     pq.write_table(every.filter(every.column("passed_checks")).select(PUBLIC_COLUMNS), run.interests)
-    outcome.write_summary(run.interests.with_name("interests_summary.json"))
+    outcome.write_summary(run.stage_summary("interests"))
     return outcome
 
 
 def run_tags(run: RunFolder, dataset, runtime, config: TagsConfig, phi=None,
-             vectors: EmbeddingCache | None = None) -> StageOutcome:
+             vectors: EmbeddingCache | None = None, replace: bool = False) -> StageOutcome:
+    """LLM_IT for the sample's users that have interests; ``RUN/stages/tags.parquet`` always exists after it
+    (an empty table of the right shape when no user had an interest)."""
     from recgpt.stages.interests import kept_interests
-    from recgpt.stages.tags import CatalogHints, predict_tags
+    from recgpt.stages.tags import TAGS_SCHEMA, CatalogHints, predict_tags
 
     if not run.interests.exists():
-        raise FileNotFoundError(f"{run.interests}: no interests yet (run `recgpt interests --run {run.root}`)")
+        raise MissingInputError(f"{run.interests}: no interests yet (run `recgpt interests --run {run.root}`)")
+    if replace:
+        _remove(run.tags)
     interests = kept_interests(pq.read_table(run.interests))
     users = [u for u in sample_users(dataset, config.sample_users, config.seed, config.fold) if u in interests]
     contexts = build_contexts(dataset, users, config.fold, compressed_table(run), recent_days=config.recent_days,
@@ -101,29 +117,44 @@ def run_tags(run: RunFolder, dataset, runtime, config: TagsConfig, phi=None,
     hints = CatalogHints(dataset.items, popularity(dataset, config.fold), phi)
     brands = sorted({b for b in dataset.items.column("brand").to_pylist() if b})
     outcome = predict_tags(contexts, interests, runtime, config, phi, brands, vectors, hints=hints)
-    pq.write_table(merge_by_user(run.tags, outcome.table, users), run.tags)
-    outcome.write_summary(run.tags.with_name("tags_summary.json"))
+    table = outcome.table if outcome.table.num_rows else TAGS_SCHEMA.empty_table()
+    pq.write_table(merge_by_user(run.tags, table, users), run.tags)
+    outcome.write_summary(run.stage_summary("tags"))
     return outcome
 
 
 def run_explanations(run: RunFolder, dataset, runtime, config: ExplanationsConfig,
-                     candidates: list[str] | None = None, vectors: EmbeddingCache | None = None) -> StageOutcome:
-    """Offline production for the sampled users' interests (tags -> phi categories -> popular items of
-    those categories among ``candidates``, default the whole catalog), written to the lookup table."""
-    from recgpt.stages.explanations import ExplanationTable, pair_interests_with_items, produce_explanations
+                     recommended: dict[str, list[str]] | None = None, vectors: EmbeddingCache | None = None,
+                     replace: bool = False) -> StageOutcome:
+    """Offline production (report 2.4.2) into the lookup table ``RUN/stages/explanations.sqlite``.
+
+    With ``recommended`` (user -> the items the user is shown), each of those users' interests is paired with
+    the user's own items that share a category with the interest's tags, plus an item-only explanation per
+    shown item; without it, the sampled users' interests are paired with the most popular catalog items of
+    their tags' categories."""
+    from recgpt.stages.explanations import (
+        ExplanationTable, pair_interests_with_items, pair_user_items, produce_explanations,
+    )
 
     if not run.tags.exists():
-        raise FileNotFoundError(f"{run.tags}: no tags yet (run `recgpt tags --run {run.root}`)")
-    users = sample_users(dataset, config.sample_users, config.seed, config.fold)
+        raise MissingInputError(f"{run.tags}: no tags yet (run `recgpt tags --run {run.root}`)")
+    if replace:
+        _remove(run.explanations)
+    users = sorted(recommended) if recommended is not None else sample_users(
+        dataset, config.sample_users, config.seed, config.fold)
     tags = pq.read_table(run.tags)
     tags = tags.filter(pc.is_in(tags.column("user_id"), value_set=pa.array(users, pa.string())))
-    pairs = pair_interests_with_items(tags, dataset.items, popularity(dataset, config.fold), config, candidates)
+    counts = popularity(dataset, config.fold)
+    if recommended is not None:
+        pairs = pair_user_items(tags, recommended, dataset.items, counts, config)
+    else:
+        pairs = pair_interests_with_items(tags, dataset.items, counts, config)
     outcome = produce_explanations(pairs, dataset.items, runtime, config, reference_date(run, dataset, config),
                                    personal_terms(dataset, users))
     table = ExplanationTable(run.explanations, config.match_similarity, vectors)
     table.write(outcome.table)
     table.close()
-    outcome.write_summary(run.explanations.with_name("explanations_summary.json"))
+    outcome.write_summary(run.stage_summary("explanations"))
     return outcome
 
 

@@ -27,7 +27,7 @@ import polars as pl
 import pyarrow as pa
 
 from recgpt.data.dataset import Dataset
-from recgpt.data.loaders.errors import LoadError
+from recgpt.data.loaders.errors import LoadError, SkipReport
 
 MAX_LEAF_WORDS = 4
 
@@ -208,3 +208,16 @@ def load_amazon_office(path: str | Path = "data/amazon-office", behavior: str = 
     )
     users = pa.table({"user_id": user_ids})
     return Dataset("amazon-office", items=items, users=users, events=events, holdout=holdout).validate()
+
+
+class AmazonOfficeLoader:
+    """Amazon Office Products (2014, 5-core) with its own leave-one-out split; a copy is bundled."""
+
+    default_path = "data/amazon-office"
+    files = ("item_meta.csv", "Office.text", "Office.item2index", "train.csv", "dev.csv", "test.csv")
+
+    def load(self, path: Path, report: SkipReport | None = None) -> Dataset:
+        return load_amazon_office(path)
+
+    def source_files(self, path: Path) -> list[Path]:
+        return [Path(path) / name for name in self.files]

@@ -22,13 +22,11 @@ Lines are 1-based physical lines for CSV (the header is line 1) and JSON Lines; 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
 
 import polars as pl
 import pyarrow as pa
-from pydantic import Field, model_validator
 
-from recgpt.config import StrictConfig
+from recgpt.data.config import CustomMapping, TableMapping
 from recgpt.data.dataset import Dataset
 from recgpt.data.loaders.errors import LoadError, SkipReport
 from recgpt.data.loaders.readers import read_rows
@@ -48,42 +46,6 @@ OPTIONAL = {
     "searches": (),
     "holdout": (),
 }
-
-
-class TableMapping(StrictConfig):
-    """Where one canonical table comes from: a file and canonical column -> source column."""
-
-    file: str = Field(description="path of the file, relative to the mapping YAML")
-    format: Literal["csv", "parquet", "jsonl"] | None = Field(None, description="default: from the extension")
-    delimiter: str = Field(",", description="CSV field separator")
-    columns: dict[str, str] = Field(default_factory=dict, description="canonical name -> source column")
-    attributes: list[str] = Field(default_factory=list, description="extra source columns kept as attributes")
-    behaviors: dict[str, str] | None = Field(None, description="source behavior value -> canonical behavior")
-    timestamp_format: str | None = Field(None, description="overrides the top-level timestamp_format")
-
-    def source(self, canonical: str) -> str:
-        return self.columns.get(canonical, canonical)
-
-
-class CustomMapping(StrictConfig):
-    """The column-mapping YAML of :func:`load_custom`."""
-
-    name: str = "custom"
-    on_error: Literal["raise", "skip"] = "raise"
-    timestamp_format: str = Field("unix", description="unix | unix_ms | iso | a strptime pattern")
-    items: TableMapping
-    events: TableMapping
-    users: TableMapping | None = None
-    searches: TableMapping | None = None
-    holdout: TableMapping | None = None
-
-    @model_validator(mode="after")
-    def _check_behaviors(self) -> "CustomMapping":
-        for table in (self.events, self.holdout):
-            for source, target in (table.behaviors if table and table.behaviors else {}).items():
-                if target not in BEHAVIORS:
-                    raise ValueError(f"behaviors: {source!r} maps to {target!r}, not one of {', '.join(BEHAVIORS)}")
-        return self
 
 
 class _Checker:
@@ -126,8 +88,13 @@ def _parse_timestamps(values: pl.Series, fmt: str) -> pl.Series:
     return (parsed.dt.epoch("us") // 1_000_000).cast(pl.Int64)
 
 
+def _resolve(base: Path, file: str) -> Path:
+    """A mapping's file: absolute as written, or relative to the mapping YAML's folder."""
+    return Path(file) if Path(file).is_absolute() else (base / file).resolve()
+
+
 def _load_table(kind: str, mapping: TableMapping, base: Path, cfg: CustomMapping, check: _Checker) -> pl.DataFrame:
-    file = (base / mapping.file).resolve() if not Path(mapping.file).is_absolute() else Path(mapping.file)
+    file = _resolve(base, mapping.file)
     needed = [mapping.source(c) for c in REQUIRED[kind]]
     optional = [mapping.source(c) for c in OPTIONAL[kind] if c in mapping.columns]
     wanted = needed + optional + list(mapping.attributes)
@@ -203,7 +170,7 @@ def load_custom(mapping_yaml: str | Path, report: SkipReport | None = None) -> D
     check = _Checker(cfg.on_error, skips)
 
     def file_of(m: TableMapping) -> Path:
-        return (base / m.file).resolve()
+        return _resolve(base, m.file)
 
     items = _load_table("items", cfg.items, base, cfg, check)
     items = _unique_ids(items, "item_id", file_of(cfg.items), cfg.items.source("item_id"), check)
@@ -243,3 +210,19 @@ def load_custom(mapping_yaml: str | Path, report: SkipReport | None = None) -> D
         holdout=_to_arrow(holdout, ["user_id", "item_id", "behavior", "timestamp", "fold"]) if holdout is not None else None,
     )
     return dataset.validate()
+
+
+class CustomLoader:
+    """A user's own CSV, Parquet or JSON Lines files, described by a column-mapping YAML (the path)."""
+
+    default_path = None
+
+    def load(self, path: Path, report: SkipReport | None = None) -> Dataset:
+        return load_custom(path, report)
+
+    def source_files(self, path: Path) -> list[Path]:
+        """The mapping YAML and every data file it names (so an edited CSV reruns the data stage)."""
+        path = Path(path)
+        cfg = CustomMapping.from_yaml(path)
+        tables = (cfg.items, cfg.events, cfg.users, cfg.searches, cfg.holdout)
+        return [path] + [_resolve(path.parent, t.file) for t in tables if t is not None]

@@ -11,7 +11,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 
-class LoadError(ValueError):
+from recgpt.errors import RecgptError
+
+class LoadError(RecgptError, ValueError):
     """Bad input: ``str(error)`` reads ``FILE:LINE: field NAME: what is wrong``."""
 
     def __init__(self, file: str | Path, line: int | None, field_name: str | None, message: str):

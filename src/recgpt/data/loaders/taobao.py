@@ -14,7 +14,7 @@ import polars as pl
 import pyarrow as pa
 
 from recgpt.data.dataset import Dataset
-from recgpt.data.loaders.errors import LoadError
+from recgpt.data.loaders.errors import LoadError, SkipReport
 
 BEHAVIOR_MAP = {"pv": "click", "cart": "cart", "fav": "favorite", "buy": "purchase"}
 COLUMNS = ["user_id", "item_id", "category_id", "behavior", "timestamp"]
@@ -22,8 +22,7 @@ COLUMNS = ["user_id", "item_id", "category_id", "behavior", "timestamp"]
 
 def load_taobao(path: str | Path = "data/taobao-userbehavior-sample") -> Dataset:
     """Load ``path/UserBehavior.csv`` (or ``path`` itself when it is the CSV file)."""
-    path = Path(path)
-    file = path / "UserBehavior.csv" if path.is_dir() else path
+    file = _csv(Path(path))
     if not file.exists():
         raise LoadError(file, None, None, "file not found")
     try:
@@ -63,3 +62,19 @@ def load_taobao(path: str | Path = "data/taobao-userbehavior-sample") -> Dataset
     )
     users = pa.table({"user_id": pa.array(sorted(df["user_id"].unique().to_list()), pa.string())})
     return Dataset("taobao", items=items, users=users, events=events).validate()
+
+
+def _csv(path: Path) -> Path:
+    return path / "UserBehavior.csv" if path.is_dir() else path
+
+
+class TaobaoLoader:
+    """The Taobao UserBehavior sample (ids only, four behavior types); a copy is bundled."""
+
+    default_path = "data/taobao-userbehavior-sample"
+
+    def load(self, path: Path, report: SkipReport | None = None) -> Dataset:
+        return load_taobao(path)
+
+    def source_files(self, path: Path) -> list[Path]:
+        return [_csv(Path(path))]

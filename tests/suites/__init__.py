@@ -1,0 +1,1 @@
+"""Shared contract suites: mixins that every registered extension of an area must pass."""
