@@ -21,7 +21,7 @@ from recgpt.pipeline.config import load_config
 from recgpt.pipeline.runner import run_pipeline
 
 
-#: Idle throughput of SmolLM2-135M through llama-cpp on 2 cores (DESIGN.md: 105-175 prompt and 40-67
+#: Idle throughput of SmolLM2-135M through llama-cpp on 2 cores (measured: 105-175 prompt and 40-67
 #: generated tokens/s), midpoints, plus a fixed cost per call (template, grammar, cache).
 PROMPT_TPS, GEN_TPS, PER_CALL_S = 140.0, 50.0, 0.5
 LLM_STAGES = ("interests", "tags", "explanations")

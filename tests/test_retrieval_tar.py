@@ -268,19 +268,3 @@ def test_a_pickle_that_would_run_code_is_refused_by_the_converter(model, tmp_pat
     with pytest.raises(SavedModelError, match="can read safely .*posix.system"):
         convert_legacy_model(tmp_path / "bad")
     assert not (tmp_path / "pwned").exists()
-
-
-@pytest.mark.parametrize("kind,options", [("hnsw", {"m": 16, "ef_search": 64}), ("ivf", {"nlist": 4, "nprobe": 4})])
-def test_approximate_indexes_rank_raw_inner_products(kind, options, tmp_path):
-    """Item vectors of very different norms: the L2 transform keeps the inner-product order and scores."""
-    rng = np.random.default_rng(0)
-    items = (rng.normal(size=(300, 8)) * rng.uniform(0.1, 5.0, size=(300, 1))).astype(np.float32)
-    queries = rng.normal(size=(20, 8)).astype(np.float32)
-    exact_scores, exact_ids = make_index("exact").build(items).search(queries, 10)
-    index = make_index(kind, **options).build(items)
-    scores, ids = index.search(queries, 10)
-    assert (ids == exact_ids).mean() > 0.95
-    np.testing.assert_allclose(scores, np.take_along_axis(queries @ items.T, ids, 1), rtol=1e-4, atol=1e-3)
-    index.save(tmp_path)
-    again = VectorIndex.load(tmp_path).search(queries, 10)
-    assert (again[1] == ids).all()

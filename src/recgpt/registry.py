@@ -107,6 +107,15 @@ class Registry:
         known = ", ".join(names) or "none"
         raise UnknownNameError(f"unknown {self.kind} {name!r}; registered: {known}")
 
+    def checked(self, name: str) -> str:
+        """``name`` itself when it is registered; ValueError listing the registered names otherwise (what a
+        configuration validator raises, so the error names the configuration key)."""
+        try:
+            self.resolve(name)
+        except UnknownNameError as exc:
+            raise ValueError(str(exc)) from None
+        return name
+
     def __contains__(self, name: str) -> bool:
         try:
             self.resolve(name)

@@ -10,7 +10,6 @@ from pydantic import Field, field_validator, model_validator
 
 from recgpt.config import StrictConfig
 from recgpt.data.behaviors import BEHAVIORS
-from recgpt.errors import UnknownNameError
 
 
 class DataConfig(StrictConfig):
@@ -32,11 +31,7 @@ class DataConfig(StrictConfig):
     def _registered(cls, value: str) -> str:
         from recgpt import registry
 
-        try:
-            registry.loaders.resolve(value)
-        except UnknownNameError as exc:
-            raise ValueError(str(exc)) from None
-        return value
+        return registry.loaders.checked(value)
 
 
 class TableMapping(StrictConfig):

@@ -1,10 +1,11 @@
 """The LLM runtime: backends, structured answers, persistent cache, resumable batches.
 
-Public names: :class:`LLMConfig`, :class:`LLMRequest`, :class:`LLMResult`, :class:`LLMRuntime`
-(module :mod:`recgpt.llm.runtime`) and :class:`FakeBackend` (:mod:`recgpt.llm.fake`).
+Public names: :class:`LLMConfig` (:mod:`recgpt.llm.config`), :class:`LLMRequest`, :class:`LLMResult`,
+:class:`LLMRuntime` (:mod:`recgpt.llm.runtime`) and :class:`FakeBackend` (:mod:`recgpt.llm.fake`).
 """
 
+from recgpt.llm.config import LLMConfig
 from recgpt.llm.fake import FakeBackend
-from recgpt.llm.runtime import LLMConfig, LLMRequest, LLMResult, LLMRuntime
+from recgpt.llm.runtime import LLMRequest, LLMResult, LLMRuntime
 
 __all__ = ["FakeBackend", "LLMConfig", "LLMRequest", "LLMResult", "LLMRuntime"]

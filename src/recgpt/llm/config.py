@@ -94,11 +94,7 @@ class LLMConfig(StrictConfig):
     def _registered(cls, value: str) -> str:
         from recgpt import registry
 
-        try:
-            registry.backends.resolve(value)
-        except UnknownNameError as exc:
-            raise ValueError(str(exc)) from None
-        return value
+        return registry.backends.checked(value)
 
     @model_validator(mode="after")
     def _options_match_their_backends(self) -> "LLMConfig":

@@ -95,9 +95,12 @@ class VectorIndex:
 
 
 class ExactIndex(VectorIndex):
-    """Brute-force inner product over every item (FAISS IndexFlatIP): exact, the reference."""
+    """Brute-force inner product over every item (FAISS IndexFlatIP): exact, the reference; no options."""
 
     kind = "exact"
+
+    def __init__(self):
+        super().__init__()
 
     def _make(self, dim, n):
         return faiss.IndexFlatIP(dim)
