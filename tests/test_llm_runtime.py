@@ -97,3 +97,46 @@ def test_cli_renders_a_template_and_prints_answer_tokens_and_latency(tmp_path):
     assert bad.exit_code == 1 and "'item' is undefined" in bad.output
     neither = runner.invoke(app, ["llm", "--config", str(config)])
     assert neither.exit_code != 0 and "exactly one of --task or --prompt" in neither.output
+
+
+class Killed(BaseException):
+    """Stands for SIGKILL: nothing after it runs."""
+
+
+def test_a_batching_backend_gets_groups_of_similar_length_and_repairs_in_later_groups(tmp_path):
+    def answer(prompt: str) -> str:
+        if "rejected" in prompt:  # the repair of the broken answer below
+            return '{"color": "grey"}'
+        return "not json" if "stone" in prompt else '{"color": "green"}'
+
+    fake = FakeBackend(answer, batch_size=3)
+    runtime = LLMRuntime(_config(), usage_path=tmp_path / "usage.jsonl", backend=fake)
+    items = ["leaf", "a long name of a tree leaf in spring", "stone", "moss", "a very long lime green thing", "frog"]
+    results = runtime.run_batch([LLMRequest(i, "smoke", {"item": i}, schema=Color) for i in items])
+    assert [r.key for r in results] == items and all(r.ok for r in results)
+    assert results[2].value == Color(color="grey") and results[2].attempts == 2
+    assert fake.batches == [3, 3, 1]  # two full groups, then the repair alone
+    first = [p for p in fake.prompts[:3]]
+    assert all("long" not in p for p in first), "the shortest prompts go together"
+
+
+def test_a_killed_grouped_batch_keeps_every_finished_group(tmp_path):
+    calls = []
+
+    def answer(prompt: str) -> str:
+        calls.append(prompt)
+        if len(calls) == 5:
+            raise Killed
+        return '{"color": "blue"}'
+
+    requests = [LLMRequest(f"k{i}", "smoke", {"item": f"item {i:02d}"}, schema=Color) for i in range(8)]
+    runtime = LLMRuntime(_config(), cache_path=tmp_path / "c.sqlite", backend=FakeBackend(answer, batch_size=2))
+    try:
+        runtime.run_batch(requests)
+    except Killed:
+        pass
+    runtime.close()
+    again = FakeBackend(lambda prompt: '{"color": "blue"}', batch_size=2)
+    results = LLMRuntime(_config(), cache_path=tmp_path / "c.sqlite", backend=again).run_batch(requests)
+    assert all(r.ok for r in results) and sum(r.cached for r in results) == 4  # two groups were committed
+    assert again.calls == 4

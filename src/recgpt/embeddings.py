@@ -35,6 +35,9 @@ def load_minilm():
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()  # "Loading weights" bars would interleave with ours
 
     return SentenceTransformer(str(minilm_path()), device="cpu")
 

@@ -28,17 +28,24 @@ def format_info(info: dict[str, Any]) -> str:
     return "  ".join(parts)
 
 
+def _stderr_console() -> Console:
+    """stderr at the terminal's width; 160 columns when it is a file or a pipe (logs, CI), not rich's 80."""
+    console = Console(stderr=True)
+    return console if console.is_terminal else Console(stderr=True, width=160)
+
+
 class Display:
     """Progress bars (one per task name) and log records (INFO and above, or DEBUG when ``verbose``)."""
 
     def __init__(self, verbose: bool = False, console: Console | None = None):
-        self.console = console or Console(stderr=True)
+        self.console = console or _stderr_console()
         self.bars = Progress(
             TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
             TimeElapsedColumn(), TimeRemainingColumn(), console=self.console, transient=False,
         )
         self.tasks: dict[str, TaskID] = {}
-        self.handler = RichHandler(console=self.console, show_path=False, markup=False, rich_tracebacks=False)
+        self.handler = RichHandler(console=self.console, show_time=False, show_path=False, markup=False,
+                                   rich_tracebacks=False)
         self.logger = logging.getLogger("recgpt")
         self.logger.addHandler(self.handler)
         self.logger.setLevel(logging.DEBUG if verbose else logging.INFO)

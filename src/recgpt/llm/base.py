@@ -8,6 +8,8 @@ YAML block ``llm.options.<backend>``), and capability flags the runtime reads to
   ``response_format`` on a server); otherwise the runtime relies on prompting plus lenient parsing.
 - ``supports_batching``: several calls may be in flight at once (the runtime then uses
   :meth:`Backend.acomplete`, at most :attr:`Backend.max_in_flight` at a time); otherwise one at a time.
+- ``batch_size`` > 1: the backend answers groups of calls in one pass (:meth:`Backend.complete_batch`, an
+  engine decoding many prompts together); the runtime then sends groups of prompts of similar length.
 - ``streaming``: the backend can stream tokens (informative; the runtime does not stream).
 
 Backends join :data:`recgpt.registry.backends` under a versioned name (``llama-cpp.v1``, ``openai.v1``,
@@ -91,6 +93,7 @@ class Backend(ABC):
     supports_batching: ClassVar[bool] = False
     streaming: ClassVar[bool] = False
     max_in_flight: int = 1
+    batch_size: int = 1
 
     @classmethod
     def from_config(cls, options: StrictConfig, config: "LLMConfig") -> "Backend":
@@ -116,6 +119,19 @@ class Backend(ABC):
         """Async form used by the batch runner. The default runs :meth:`complete` inline, which is right for
         backends that compute in-process one call at a time; network backends override it."""
         return self.complete(prompt, params, json_schema)
+
+    def complete_batch(
+        self, prompts: list[Prompt], params: list[DecodingParams], json_schemas: list[dict[str, Any] | None]
+    ) -> list[Completion | Exception]:
+        """Answer a group of calls (one entry per prompt, in order); a call that fails gives its exception in its
+        place, never raised. The default asks :meth:`complete` once per call; batching engines override it."""
+        out: list[Completion | Exception] = []
+        for prompt, p, schema in zip(prompts, params, json_schemas):
+            try:
+                out.append(self.complete(prompt, p, schema))
+            except Exception as exc:  # recorded in its place: one bad call must not stop the group
+                out.append(exc)
+        return out
 
     async def aclose(self) -> None:
         """Release per-event-loop resources (async HTTP clients) at the end of a batch."""

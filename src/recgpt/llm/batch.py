@@ -1,9 +1,15 @@
-"""The batch runner: runs prepared calls with bounded concurrency, retries, repairs, cache and usage log.
+"""The batch runner: runs prepared calls with retries, repairs, cache and usage log.
 
 For each call not already answered: ask the backend (retrying timeouts, 429 and 5xx with exponential
 backoff and jitter), validate the answer against the request's schema (asking again with the validation
 error, up to ``structured_retries`` times), commit an accepted answer to the cache at once, and append one
 usage line. A call that still fails is recorded with its reason; the batch goes on.
+
+Three ways to ask, by what the backend can do: one call at a time; several calls in flight at once
+(``supports_batching``: a server, up to ``max_in_flight``); or groups of up to ``batch_size`` calls in one
+``complete_batch`` (an engine that decodes many prompts in one pass). Groups hold prompts of similar length
+(the pending calls are sorted by length first) and every answer of a group is committed as soon as the group
+returns, so a batch killed halfway keeps every finished group.
 """
 
 from __future__ import annotations
@@ -13,11 +19,11 @@ import json
 import random
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from recgpt.llm.base import Backend, BackendError, DecodingParams, TransientBackendError, as_messages
+from recgpt.llm.base import Backend, Completion, DecodingParams, TransientBackendError, as_messages
 from recgpt.llm.cache import AnswerCache, CachedAnswer
 from recgpt.llm.prompts import RenderedPrompt
 from recgpt.llm.records import LLMRequest, LLMResult
@@ -119,6 +125,16 @@ class BatchRunner:
     async def execute(self, calls: list[PreparedCall], progress: BatchProgress) -> dict[str, LLMResult]:
         """Run every call (unique cache keys) and return {cache_key: result}; never raises for one call."""
         results: dict[str, LLMResult] = {}
+        try:
+            if self.backend.batch_size > 1:
+                await self._execute_in_groups(calls, progress, results)
+            else:
+                await self._execute_one_by_one(calls, progress, results)
+        finally:
+            await self.backend.aclose()
+        return results
+
+    async def _execute_one_by_one(self, calls, progress, results) -> None:
         queue: asyncio.Queue[PreparedCall] = asyncio.Queue()
         for call in calls:
             queue.put_nowait(call)
@@ -134,61 +150,65 @@ class BatchRunner:
                 results[call.cache_key] = result
                 progress.advance(result)
 
-        try:
-            await asyncio.gather(*(worker() for _ in range(max(1, min(width, len(calls))))))
-        finally:
-            await self.backend.aclose()
-        return results
+        await asyncio.gather(*(worker() for _ in range(max(1, min(width, len(calls))))))
+
+    async def _execute_in_groups(self, calls, progress, results) -> None:
+        """Groups of up to ``batch_size`` prompts of similar length through ``complete_batch``; a call needing
+        another try (a repair, a transient failure) joins a later group."""
+        pending = [CallState(call, call.rendered.text) for call in calls]
+        schema_of = {id(c): (c.schema if self.backend.supports_json_schema else None) for c in calls}
+        while pending:
+            pending.sort(key=lambda state: len(state.prompt_text))
+            group, pending = pending[: self.backend.batch_size], pending[self.backend.batch_size:]
+            outcomes = await asyncio.to_thread(
+                self.backend.complete_batch,
+                [as_messages(state.prompt_text, self.config.system_prompt) for state in group],
+                [state.call.params for state in group], [schema_of[id(state.call)] for state in group])
+            waits = []
+            for state, outcome in zip(group, outcomes):
+                if state.take(outcome, self.config):
+                    result = self._finish(state)
+                    results[state.call.cache_key] = result
+                    progress.advance(result)
+                else:
+                    pending.append(state)
+                    if isinstance(outcome, TransientBackendError):
+                        waits.append(self._backoff(state.transient - 1, outcome))
+            if waits:
+                await asyncio.sleep(max(waits))
 
     async def run_call(self, call: PreparedCall) -> LLMResult:
-        start = time.perf_counter()
-        prompt_text, text, value, error = call.rendered.text, "", None, None
-        totals = {"pt": 0, "ct": 0, "attempts": 0}
-        for _ in range(self.config.structured_retries + 1):
+        """One call, asked one attempt at a time (with backoff between transient failures)."""
+        state = CallState(call, call.rendered.text)
+        schema = call.schema if self.backend.supports_json_schema else None
+        while True:
+            messages = as_messages(state.prompt_text, self.config.system_prompt)
             try:
-                completion = await self._call_with_retries(prompt_text, call, totals)
+                outcome: Completion | Exception = await self.backend.acomplete(messages, call.params, schema)
             except Exception as exc:  # recorded, never raised: one bad call must not stop a batch
-                error = f"{type(exc).__name__}: {exc}"
-                break
-            text = completion.text
-            if call.request.schema is None:
-                error = None
-                break
-            try:
-                value = parse_answer(text, call.request.schema)
-                error = None
-                break
-            except StructuredOutputError as exc:
-                error = f"invalid answer: {exc}"
-                prompt_text = call.rendered.text + repair_note(str(exc), call.schema or {})
-        latency = time.perf_counter() - start
-        ok = error is None
+                outcome = exc
+            if state.take(outcome, self.config):
+                return self._finish(state)
+            if isinstance(outcome, TransientBackendError):
+                await asyncio.sleep(self._backoff(state.transient - 1, outcome))
+
+    def _backoff(self, attempt: int, exc: TransientBackendError) -> float:
+        """Exponential backoff with jitter for the ``attempt``-th retry, at least the server's Retry-After."""
+        delay = min(self.config.backoff_max_s, self.config.backoff_s * 2**attempt) * (0.5 + random.random() / 2)
+        if exc.retry_after_s is not None:
+            delay = max(delay, min(exc.retry_after_s, self.config.backoff_max_s))
+        return delay
+
+    def _finish(self, state: "CallState") -> LLMResult:
+        """Commit an accepted answer to the cache at once, log the usage line, return the result."""
+        latency = time.perf_counter() - state.start
+        ok = state.error is None
         if ok and self.cache is not None:
-            self.cache.put(call.cache_key, text, totals["pt"], totals["ct"], latency)
-        result = self._result(call, ok, value, text, error, False, totals["pt"], totals["ct"], latency, totals["attempts"])
+            self.cache.put(state.call.cache_key, state.text, state.pt, state.ct, latency)
+        result = self._result(state.call, ok, state.value, state.text, state.error, False, state.pt, state.ct,
+                              latency, state.attempts)
         self.usage.write(result, self.backend.name, self.backend.model_id)
         return result
-
-    async def _call_with_retries(self, prompt_text: str, call: PreparedCall, totals: dict[str, int]):
-        messages = as_messages(prompt_text, self.config.system_prompt)
-        schema = call.schema if self.backend.supports_json_schema else None
-        for attempt in range(self.config.max_retries + 1):
-            totals["attempts"] += 1
-            try:
-                completion = await self.backend.acomplete(messages, call.params, schema)
-            except TransientBackendError as exc:
-                if attempt == self.config.max_retries:
-                    raise TransientBackendError(f"gave up after {attempt + 1} tries: {exc}") from exc
-                delay = min(self.config.backoff_max_s, self.config.backoff_s * 2**attempt)
-                delay *= 0.5 + random.random() / 2
-                if exc.retry_after_s is not None:
-                    delay = max(delay, min(exc.retry_after_s, self.config.backoff_max_s))
-                await asyncio.sleep(delay)
-                continue
-            totals["pt"] += completion.prompt_tokens
-            totals["ct"] += completion.completion_tokens
-            return completion
-        raise BackendError("max_retries must be >= 0")  # unreachable for valid configs
 
     def _result(self, call, ok, value, text, error, cached, pt, ct, latency, attempts) -> LLMResult:
         return LLMResult(
@@ -196,3 +216,52 @@ class BatchRunner:
             prompt_tokens=pt, completion_tokens=ct, latency_s=latency, task=call.rendered.task,
             version=call.rendered.version, attempts=attempts,
         )
+
+
+@dataclass
+class CallState:
+    """One call on its way to an accepted answer: the prompt to send next (the rendered prompt, or it plus a
+    repair note), token counts and attempts so far, and how the last answer went."""
+
+    call: PreparedCall
+    prompt_text: str
+    start: float = field(default_factory=time.perf_counter)
+    pt: int = 0
+    ct: int = 0
+    attempts: int = 0
+    transient: int = 0  # transient failures since the last answer
+    repairs: int = 0
+    text: str = ""
+    value: Any = None
+    error: str | None = None
+
+    def take(self, outcome: "Completion | Exception", config: "LLMConfig") -> bool:
+        """Record one backend outcome; True when the call is finished (accepted, or failed for good)."""
+        self.attempts += 1
+        if isinstance(outcome, TransientBackendError):
+            self.transient += 1
+            if self.transient > config.max_retries:
+                self.error = f"TransientBackendError: gave up after {self.transient} tries: {outcome}"
+                return True
+            return False
+        if isinstance(outcome, Exception):
+            self.error = f"{type(outcome).__name__}: {outcome}"
+            return True
+        self.transient = 0
+        self.pt += outcome.prompt_tokens
+        self.ct += outcome.completion_tokens
+        self.text = outcome.text
+        schema = self.call.request.schema
+        if schema is None:
+            self.error = None
+            return True
+        try:
+            self.value, self.error = parse_answer(outcome.text, schema), None
+            return True
+        except StructuredOutputError as exc:
+            self.error = f"invalid answer: {exc}"
+            if self.repairs >= config.structured_retries:
+                return True
+            self.repairs += 1
+            self.prompt_text = self.call.rendered.text + repair_note(str(exc), self.call.schema or {})
+            return False

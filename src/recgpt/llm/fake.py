@@ -16,10 +16,12 @@ class FakeOptions(StrictConfig):
     """Options of the ``fake`` backend (YAML ``llm.options.fake``)."""
 
     answers: list[str] = Field(default_factory=list, description="answers returned in order, one per call")
+    batch_size: int = Field(1, ge=1, description="groups of calls answered through complete_batch (tests)")
 
 
 class FakeBackend(Backend):
-    """``FakeBackend(script)``: ``script`` is ``(prompt) -> answer`` or a list of answers returned in order.
+    """``FakeBackend(script, batch_size=1)``: ``script`` is ``(prompt) -> answer`` or a list of answers
+    returned in order; with ``batch_size`` > 1 the runtime asks it in groups (:attr:`batches` records them).
 
     An answer that is an exception instance (e.g. ``TransientBackendError("HTTP 503")``) is raised
     instead, to script failures. The prompt passed to a callable script is the text of the last user message (the rendered template,
@@ -31,11 +33,13 @@ class FakeBackend(Backend):
     Options = FakeOptions
     supports_json_schema = False
 
-    def __init__(self, script: Script, model: str = "fake"):
+    def __init__(self, script: Script, model: str = "fake", batch_size: int = 1):
         self._script = script
         self._next = 0
         self._model = model
+        self.batch_size = batch_size
         self.prompts: list[str] = []
+        self.batches: list[int] = []  # sizes of the groups asked through complete_batch
 
     @property
     def model_id(self) -> str:
@@ -61,10 +65,14 @@ class FakeBackend(Backend):
             raise answer
         return Completion(answer, len(text.split()), len(answer.split()))
 
+    def complete_batch(self, prompts, params, json_schemas):
+        self.batches.append(len(prompts))
+        return super().complete_batch(prompts, params, json_schemas)
+
     @classmethod
     def from_config(cls, options: FakeOptions, config) -> "FakeBackend":
         if not options.answers:
             raise BackendError(
                 "the fake backend needs scripted answers: set llm.options.fake.answers or pass backend=FakeBackend(...)"
             )
-        return cls(list(options.answers))
+        return cls(list(options.answers), batch_size=options.batch_size)

@@ -100,10 +100,7 @@ def build_contexts(
     history_chars: int = 2500,
 ) -> dict[str, UserContext]:
     """Contexts for ``user_ids``. 'Today' is ``current_date`` or the day after the user's last event."""
-    from recgpt.behavior.item_text import item_texts
-
-    texts = item_texts(dataset.items)
-    category = dict(zip(dataset.items.column("item_id").to_pylist(), dataset.items.column("category").to_pylist()))
+    texts = CatalogTexts.of(dataset)
     wanted = pa.array(user_ids, pa.string())
     history = dataset.history(fold)
     history = history.filter(pc.is_in(history.column("user_id"), value_set=wanted)).to_pylist()
@@ -118,37 +115,72 @@ def build_contexts(
     queries_of: dict[str, list[dict]] = {u: [] for u in user_ids}
     for row in searches:
         queries_of[row["user_id"]].append(row)
-    contexts = {}
-    for user in user_ids:
-        events, queries = events_of[user], queries_of[user]
-        stamps = [e["timestamp"] for e in events] + [q["timestamp"] for q in queries]
-        last = max(stamps) if stamps else 0
-        today = to_date(current_date) if current_date else to_date(last + DAY)
-        cutoff = int(dt.datetime.combine(today, dt.time(), dt.timezone.utc).timestamp()) - recent_days * DAY
-        newest = list(reversed(events))
-        clicks = _distinct(texts[e["item_id"]] for e in newest if e["behavior"] in VIEW_BEHAVIORS)
-        purchases = _distinct(texts[e["item_id"]] for e in newest if e["behavior"] not in VIEW_BEHAVIORS)
-        query_texts = _distinct(q["query"] for q in reversed(queries))
-        recent = _distinct(
-            [texts[e["item_id"]] for e in newest if e["timestamp"] >= cutoff]
-            + [q["query"] for q in reversed(queries) if q["timestamp"] >= cutoff]
-        )
-        items = [e["item_id"] for e in events]
-        lines = (behavior.get(user) or "").splitlines()
-        contexts[user] = UserContext(
-            user_id=user,
-            attributes=attrs.get(user, ""),
-            behavior=newest_lines(lines, history_lines, history_chars) or "(no behavior)",
-            today=today,
-            clicks=clicks[:sequence_items],
-            purchases=purchases[:sequence_items],
-            searches=query_texts[:sequence_items],
-            recent=recent,
-            history_texts=_distinct([texts[i] for i in items] + [category[i] for i in items] + query_texts),
-            history_item_ids=items,
-            history_categories=[category[i] for i in items],
-        )
-    return contexts
+    return {
+        user: user_context(user, events_of[user], queries_of[user], attrs.get(user, ""), behavior.get(user) or "",
+                           texts, recent_days, sequence_items, current_date, history_lines, history_chars)
+        for user in user_ids
+    }
+
+
+@dataclass
+class CatalogTexts:
+    """What a context reads about items: the compressed text and the category of every item id."""
+
+    text: dict[str, str]
+    category: dict[str, str]
+
+    @classmethod
+    def of(cls, dataset) -> "CatalogTexts":
+        from recgpt.behavior.item_text import item_texts
+
+        items = dataset.items
+        return cls(item_texts(items), dict(zip(items.column("item_id").to_pylist(),
+                                               items.column("category").to_pylist())))
+
+
+def user_context(
+    user: str,
+    events: list[dict],
+    queries: list[dict],
+    attributes: str,
+    behavior: str,
+    texts: CatalogTexts,
+    recent_days: int = 30,
+    sequence_items: int = 15,
+    current_date: str | None = None,
+    history_lines: int = 30,
+    history_chars: int = 2500,
+) -> UserContext:
+    """One user's context from their events and searches (dicts with ``item_id``/``query``, ``behavior``,
+    ``timestamp``, oldest first) and compressed behavior text: what the stages see "now", where now is the
+    day after the last event given (or ``current_date``). Giving only the events before a point in time
+    gives the context the user had then, which is how training samples are built."""
+    stamps = [e["timestamp"] for e in events] + [q["timestamp"] for q in queries]
+    last = max(stamps) if stamps else 0
+    today = to_date(current_date) if current_date else to_date(last + DAY)
+    cutoff = int(dt.datetime.combine(today, dt.time(), dt.timezone.utc).timestamp()) - recent_days * DAY
+    newest = list(reversed(events))
+    clicks = _distinct(texts.text[e["item_id"]] for e in newest if e["behavior"] in VIEW_BEHAVIORS)
+    purchases = _distinct(texts.text[e["item_id"]] for e in newest if e["behavior"] not in VIEW_BEHAVIORS)
+    query_texts = _distinct(q["query"] for q in reversed(queries))
+    recent = _distinct(
+        [texts.text[e["item_id"]] for e in newest if e["timestamp"] >= cutoff]
+        + [q["query"] for q in reversed(queries) if q["timestamp"] >= cutoff]
+    )
+    items = [e["item_id"] for e in events]
+    return UserContext(
+        user_id=user,
+        attributes=attributes,
+        behavior=newest_lines(behavior.splitlines(), history_lines, history_chars) or "(no behavior)",
+        today=today,
+        clicks=clicks[:sequence_items],
+        purchases=purchases[:sequence_items],
+        searches=query_texts[:sequence_items],
+        recent=recent,
+        history_texts=_distinct([texts.text[i] for i in items] + [texts.category[i] for i in items] + query_texts),
+        history_item_ids=items,
+        history_categories=[texts.category[i] for i in items],
+    )
 
 
 def newest_lines(lines: list[str], max_lines: int, max_chars: int) -> str:
