@@ -24,7 +24,7 @@ KEY = "test-key-0123456789"
 #: (interest, item, explanation); "" interest = item-only
 EXPLANATIONS = [
     ("Crimson desk gadgets", "i0_1", "A crimson widget to match your desk"),
-    ("Crimson desk gadgets", "i0_2", HOSTILE),
+    ("Crimson desk gadgets", "i1_4", HOSTILE),
     ("Azure note taking", "i1_1", "Azure notebooks for your notes"),
     ("", "i0_3", "A sturdy widget in crimson"),
     ("", "i1_2", "An azure notebook with thick paper"),
