@@ -43,10 +43,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(run: Path, workers: int, port: int, threads: int) -> subprocess.Popen:
+def start_server(run: Path, workers: int, port: int, threads: int, settings: list[str]) -> subprocess.Popen:
     env = {**os.environ, "RECGPT_API_KEY": KEY}
     cmd = [sys.executable, "-m", "recgpt.cli.main", "serve", "--run", str(run), "--port", str(port),
            "--workers", str(workers), "--set", "watch_interval_s=0", "--set", f"torch_threads={threads}"]
+    cmd += [arg for setting in settings for arg in ("--set", setting)]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.time() + 300
     import httpx
@@ -167,6 +168,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=None, help="also an open-loop run at this rate (req/s)")
     parser.add_argument("--k", type=int, default=20)
     parser.add_argument("--torch-threads", type=int, default=1)
+    parser.add_argument("--serve-set", action="append", default=[], help="KEY=VALUE passed to recgpt serve --set")
     parser.add_argument("--json", type=Path, default=None, help="also write the rows here")
     args = parser.parse_args()
     bodies = {p: requests_for(args.run, p, 2000, args.k) for p in args.paths}
@@ -176,7 +178,7 @@ def main() -> None:
     print("|---:|---|---:|---|---:|---:|---:|---:|---:|")
     for workers in args.workers:
         port = free_port()
-        server = start_server(args.run, workers, port, args.torch_threads)
+        server = start_server(args.run, workers, port, args.torch_threads, args.serve_set)
         try:
             for path in args.paths:
                 run_client(port, bodies[path], 4, 200, 30.0, None)  # warm-up: every worker, caches

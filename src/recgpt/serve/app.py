@@ -82,6 +82,11 @@ def create_app(run: str | Path, config: ServeConfig | None = None, key: str | No
         for answer in answers:
             metrics.tag_sources.labels(answer.tag_source).inc()
 
+    def raw(answer) -> Response:
+        """The answer serialized once by pydantic (the route's response_model documents it; FastAPI would
+        validate and serialize it again)."""
+        return Response(answer.model_dump_json(), media_type="application/json")
+
     def cached(state, work):
         hits, misses = state.engine.stats["hit"], state.engine.stats["miss"]
         out = work()
@@ -101,7 +106,7 @@ def create_app(run: str | Path, config: ServeConfig | None = None, key: str | No
         tally: Counter = Counter()
         answers = cached(state, lambda: service.recommend_users(state, [user_id], k, beta, exclude_history, tally))
         count(tally, answers)
-        return answers[0]
+        return raw(answers[0])
 
     @app.post("/v1/recommendations", response_model=s.Recommendations,
               responses={**ERRORS, 422: {"model": s.UnknownItems, "description": "unknown item ids or limits"}},
@@ -114,7 +119,7 @@ def create_app(run: str | Path, config: ServeConfig | None = None, key: str | No
         tally: Counter = Counter()
         answer = service.recommend_events(state, body, k, beta, config.max_events, tally)
         count(tally, [answer])
-        return answer
+        return raw(answer)
 
     @app.post("/v1/recommendations/batch", response_model=s.BatchAnswer, responses=ERRORS,
               tags=["recommendations"])
@@ -130,7 +135,7 @@ def create_app(run: str | Path, config: ServeConfig | None = None, key: str | No
         tally: Counter = Counter()
         answers = cached(state, lambda: service.recommend_users(state, known, k, beta, body.exclude_history, tally))
         count(tally, answers)
-        return s.BatchAnswer(results=answers, unknown_user_ids=unknown)
+        return raw(s.BatchAnswer(results=answers, unknown_user_ids=unknown))
 
     @app.get("/v1/users/{user_id}/profile", response_model=s.Profile, responses={**ERRORS, **NOT_FOUND},
              tags=["users"])

@@ -196,9 +196,9 @@ class Engine:
             tagged = len(plan.tags) > 0 and beta < 1.0
             via = np.full(k, -1, dtype=np.int64)
             if tagged:
-                for slot, (pos, score) in enumerate(zip(idx, val)):
-                    if pos >= 0:
-                        hit = np.flatnonzero(((lists == pos) & (scores == score)).any(axis=1))
-                        via[slot] = int(hit[0]) if len(hit) else -1
+                # (k, n_queries): the slot's item with the slot's score is in that query's list
+                hit = ((lists[None] == idx[:, None, None]) & (scores[None] == val[:, None, None])).any(axis=2)
+                found = hit.any(axis=1) & (idx >= 0)
+                via[found] = hit[found].argmax(axis=1)
             out.append(Ranked(idx, val, via))
         return out

@@ -86,10 +86,11 @@ def _answers(state, plans: list[UserPlan], interests: list[list[str]], k: int, b
             found = lookup.lookup(mine, item_id)
             if tally is not None:
                 tally[found.kind if found else "none"] += 1
-            rows.append(s.RecommendedItem(
+            # model_construct: every value is built here with its declared type, no validation needed
+            rows.append(s.RecommendedItem.model_construct(
                 rank=len(rows) + 1, item_id=item_id, title=catalog.titles[pos],
                 category=state.items[item_id]["category"], score=float(score), retrieved_by=_via(plan, int(via)),
-                explanation=None if found is None else s.ExplanationOut(
+                explanation=None if found is None else s.ExplanationOut.model_construct(
                     text=found.text, kind=found.kind, interest=found.interest, similarity=round(found.similarity, 4)),
             ))
         out.append(s.Recommendations(
@@ -100,12 +101,16 @@ def _answers(state, plans: list[UserPlan], interests: list[list[str]], k: int, b
 
 def _via(plan: UserPlan, index: int) -> s.RetrievedBy:
     if index < 0:
-        return s.RetrievedBy(source="collaborative")
+        return COLLABORATIVE
     tag = plan.tags[index]
     if tag.source == TITLES:
-        return s.RetrievedBy(source="item_title_tag", tag=tag.text)
+        return s.RetrievedBy.model_construct(source="item_title_tag", tag=tag.text, interest=None, tag_category=None)
     assert tag.source == LLM
-    return s.RetrievedBy(source="llm_tag", tag=tag.text, interest=tag.interest, tag_category=tag.category)
+    return s.RetrievedBy.model_construct(source="llm_tag", tag=tag.text, interest=tag.interest,
+                                         tag_category=tag.category)
+
+
+COLLABORATIVE = s.RetrievedBy(source="collaborative")
 
 
 def profile(state, user_id: str) -> s.Profile:
