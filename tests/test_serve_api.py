@@ -139,7 +139,7 @@ def test_limits_and_bad_input_are_4xx_never_500(client):
     assert client.post("/v1/recommendations", content=chunked, headers=H).status_code == 413
     many = {"events": [{"item_id": "i0_1"}] * 51}
     r = client.post("/v1/recommendations", json=many, headers=H)
-    assert r.status_code == 422 and "at most 50" in r.json()["detail"]
+    assert r.status_code == 422 and "at most 50" in json.dumps(r.json()["detail"])
     assert client.post("/v1/recommendations", content=b'{"events": [', headers={**H, "content-type": "application/json"}).status_code == 422
     assert client.post("/v1/recommendations", content=b"not json", headers={**H, "content-type": "application/json"}).status_code == 422
     assert client.post("/v1/recommendations", json={"events": [{"item_id": "i0_1", "behavior": "teleport"}]},
@@ -148,6 +148,12 @@ def test_limits_and_bad_input_are_4xx_never_500(client):
                        headers=H).status_code == 422
     assert client.post("/v1/recommendations", json={"events": [], "k": 31}, headers=H).status_code == 422
     assert client.post("/v1/recommendations/batch", json={"user_ids": ["u0_0"] * 9}, headers=H).status_code == 422
+    assert client.post("/v1/recommendations/batch", json={"user_ids": ["u0_0"], "exclude_history": 0},
+                       headers=H).status_code == 422  # a number, not a boolean
+    assert client.post("/v1/recommendations", json={"events": [], "beta": False}, headers=H).status_code == 422
+    assert client.post("/v1/recommendations", json={"events": [], "beta": 1}, headers=H).status_code == 200
+    assert client.post("/v1/recommendations", content=b"\x11\xff\x0e%-",
+                       headers={**H, "content-type": "application/json"}).status_code in (400, 422)
     assert client.get("/v1/users/u0_0/recommendations", headers={**H, "content-length": "x"}).status_code == 400
 
 
@@ -233,3 +239,5 @@ def test_committed_openapi_document_is_current():
     assert committed == json.loads(json.dumps(openapi_document()))
     assert committed["components"]["securitySchemes"]["ApiKeyHeader"]["name"] == "X-API-Key"
     assert committed["paths"]["/healthz"]["get"]["security"] == []
+    limits = committed["components"]["schemas"]["EventsRequest"]["properties"]
+    assert limits["events"]["maxItems"] == 1000 and limits["k"]["anyOf"][0]["maximum"] == 200

@@ -39,8 +39,10 @@ from recgpt.serve.reload import StateHolder
 
 log = logging.getLogger("recgpt.serve")
 ENV_RUN, ENV_CONFIG = "RECGPT_SERVE_RUN", "RECGPT_SERVE_CONFIG"
-ERRORS = {401: {"model": s.Problem, "description": "missing or wrong API key"},
-          413: {"model": s.Problem, "description": "request body too large"}}
+ERRORS = {400: {"model": s.Problem, "description": "a body that cannot be read (not UTF-8 JSON)"},
+          401: {"model": s.Problem, "description": "missing or wrong API key"},
+          413: {"model": s.Problem, "description": "request body too large"},
+          422: {"model": s.Rejected, "description": "invalid request, a limit passed, or ids the run does not have"}}
 NOT_FOUND = {404: {"model": s.Problem, "description": "not in the run"}}
 
 
@@ -68,6 +70,7 @@ def create_app(run: str | Path, config: ServeConfig | None = None, key: str | No
     app = FastAPI(title="recgpt serving API", version=__version__, docs_url=None, redoc_url=None, lifespan=lifespan,
                   description=__doc__.split("\n\n")[1].replace("\n", " "))
     app.state.holder, app.state.metrics, app.state.config = holder, metrics, config
+    EventsRequest, BatchRequest = s.limited_requests(config.max_k, config.max_events, config.max_batch_users)
     K = Query(None, ge=1, le=config.max_k, description=f"list length (default {config.default_k})")
     BETA = Query(None, ge=0, le=1, description="fusion weight h = beta h_user + (1 - beta) h_tag; default: tuned")
 
@@ -108,10 +111,7 @@ def create_app(run: str | Path, config: ServeConfig | None = None, key: str | No
         count(tally, answers)
         return raw(answers[0])
 
-    @app.post("/v1/recommendations", response_model=s.Recommendations,
-              responses={**ERRORS, 422: {"model": s.UnknownItems, "description": "unknown item ids or limits"}},
-              tags=["recommendations"])
-    async def event_recommendations(body: s.EventsRequest) -> s.Recommendations:
+    async def event_recommendations(body) -> s.Recommendations:
         """Top-k items from posted events: the user tower embeds them on the fly; tags are the user's LLM tags
         when the run has the user (``tag_source: llm``), else the titles of the last items (``item_titles``)."""
         state = holder.current
@@ -121,9 +121,11 @@ def create_app(run: str | Path, config: ServeConfig | None = None, key: str | No
         count(tally, [answer])
         return raw(answer)
 
-    @app.post("/v1/recommendations/batch", response_model=s.BatchAnswer, responses=ERRORS,
-              tags=["recommendations"])
-    async def batch_recommendations(body: s.BatchRequest) -> s.BatchAnswer:
+    event_recommendations.__annotations__["body"] = EventsRequest  # built here: it carries the limits
+    app.post("/v1/recommendations", response_model=s.Recommendations, responses=ERRORS,
+             tags=["recommendations"])(event_recommendations)
+
+    async def batch_recommendations(body) -> s.BatchAnswer:
         """Lists for many run users in one request (one index search for all); unknown ids are listed apart."""
         state = holder.current
         if len(body.user_ids) > config.max_batch_users:
@@ -136,6 +138,10 @@ def create_app(run: str | Path, config: ServeConfig | None = None, key: str | No
         answers = cached(state, lambda: service.recommend_users(state, known, k, beta, body.exclude_history, tally))
         count(tally, answers)
         return raw(s.BatchAnswer(results=answers, unknown_user_ids=unknown))
+
+    batch_recommendations.__annotations__["body"] = BatchRequest
+    app.post("/v1/recommendations/batch", response_model=s.BatchAnswer, responses=ERRORS,
+             tags=["recommendations"])(batch_recommendations)
 
     @app.get("/v1/users/{user_id}/profile", response_model=s.Profile, responses={**ERRORS, **NOT_FOUND},
              tags=["users"])

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, create_model
 
 from recgpt.data.behaviors import BEHAVIORS
 
@@ -33,15 +33,29 @@ class EventsRequest(Strict):
         None, max_length=200, description="when the run knows this user: the run's history comes first, then "
         "these events, and the user's LLM tags and interests are used")
     k: int | None = Field(None, ge=1, description="list length (default and limit: the service's configuration)")
-    beta: float | None = Field(None, ge=0, le=1, description="fusion weight; default: the run's tuned beta")
-    exclude_history: bool = True
+    beta: StrictFloat | None = Field(None, ge=0, le=1, description="fusion weight; default: the run's tuned beta")
+    exclude_history: StrictBool = True
 
 
 class BatchRequest(Strict):
     user_ids: list[str] = Field(min_length=1, description="users of the run")
     k: int | None = Field(None, ge=1)
-    beta: float | None = Field(None, ge=0, le=1)
-    exclude_history: bool = True
+    beta: StrictFloat | None = Field(None, ge=0, le=1)
+    exclude_history: StrictBool = True
+
+
+def limited_requests(max_k: int, max_events: int, max_batch_users: int) -> tuple[type, type]:
+    """EventsRequest and BatchRequest with the service's limits in their schema (so the OpenAPI document states
+    them and a request above them is a 422 naming the limit)."""
+    k = (int | None, Field(None, ge=1, le=max_k, description="list length (default and limit: the service's "
+                                                               "configuration)"))
+    events = create_model("EventsRequest", __base__=EventsRequest, __doc__=EventsRequest.__doc__, k=k,
+                          events=(list[Event], Field(max_length=max_events, description="the user's recent events, "
+                                                     "any order (sorted by timestamp)")))
+    batch = create_model("BatchRequest", __base__=BatchRequest, __doc__="Lists for many users of the run.", k=k,
+                         user_ids=(list[str], Field(min_length=1, max_length=max_batch_users,
+                                                    description="users of the run")))
+    return events, batch
 
 
 # ---------------------------------------------------------------------- answers
@@ -168,6 +182,8 @@ class Problem(BaseModel):
     detail: str
 
 
-class UnknownItems(BaseModel):
-    detail: str
-    unknown_item_ids: list[str]
+class Rejected(BaseModel):
+    """A 422: the request's own validation errors (a list), or a message naming what the run does not have."""
+
+    detail: str | list[dict[str, Any]]
+    unknown_item_ids: list[str] | None = Field(None, description="posted item ids not in the run's catalog")
