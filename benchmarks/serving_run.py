@@ -43,7 +43,6 @@ def tune(run, dataset) -> float:
 
 
 def stand_in_stages(run, dataset, users: list[str]) -> None:
-    from recgpt.data.catalog import Catalog
     from recgpt.stages.interest_pool import category_interest
     from recgpt.stages.phi import TagToCategory
     from recgpt.stages.runner import popularity

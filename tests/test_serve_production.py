@@ -2,7 +2,6 @@
 run (a scripted LLM): pairs through shared categories over every served list, bounded, most-shown first."""
 
 import json
-from pathlib import Path
 
 import pyarrow.parquet as pq
 from fastapi.testclient import TestClient
