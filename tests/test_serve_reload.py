@@ -112,3 +112,40 @@ def test_a_run_that_cannot_be_served_leaves_the_old_one(runs, tmp_path):
         assert client.get("/v1/run", headers=H).json()["beta"] == 0.5
         assert client.get("/v1/users/u0_0/recommendations", headers=H).status_code == 200
         assert 'recgpt_serve_reloads_total{result="failed"} 1.0' in client.get("/metrics", headers=H).text
+
+
+def test_two_worker_processes_answer_and_sum_their_metrics(tmp_path):
+    """`recgpt serve --workers 2`: workers built by the import-string factory from the environment, metrics
+    summed over processes."""
+    import subprocess
+    import sys
+
+    run = tiny_run(tmp_path / "run")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "RECGPT_API_KEY": KEY}
+    server = subprocess.Popen([sys.executable, "-m", "recgpt.cli.main", "serve", "--run", str(run), "--port", str(port),
+                               "--workers", "2", "--set", "watch_interval_s=0"], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 90
+        while True:
+            assert server.poll() is None, server.stderr.read().decode()[-2000:]
+            assert time.time() < deadline, "the workers did not start"
+            try:
+                if httpx.get(base + "/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.3)
+        with httpx.Client(base_url=base, headers=H, timeout=10) as client:
+            for n in range(20):
+                assert client.get(f"/v1/users/u{n % 4}_{n % 12}/recommendations").status_code == 200
+            assert client.get("/v1/users/ghost/recommendations").status_code == 404
+            text = client.get("/metrics").text
+        assert 'recgpt_serve_requests_total{method="GET",route="/v1/users/{user_id}/recommendations",status="200"} 20.0' in text
+        assert 'status="404"} 1.0' in text
+    finally:
+        server.terminate()
+        server.wait(30)

@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import secrets
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Optional
@@ -79,6 +80,10 @@ def start(run: Path, config) -> None:
     from recgpt.serve.state import ServeState
 
     ServeState.load(run, config)  # fail here, once, and fill the vector cache the workers read
+    metrics_dir = tempfile.mkdtemp(prefix="recgpt-serve-metrics-")
     os.environ.update({ENV_RUN: str(run), ENV_CONFIG: config.model_dump_json(), config.api_key_env: key,
-                       "PROMETHEUS_MULTIPROC_DIR": tempfile.mkdtemp(prefix="recgpt-serve-metrics-")})
-    uvicorn.run("recgpt.serve.app:create_app_from_env", factory=True, workers=config.workers, **options)
+                       "PROMETHEUS_MULTIPROC_DIR": metrics_dir})
+    try:
+        uvicorn.run("recgpt.serve.app:create_app_from_env", factory=True, workers=config.workers, **options)
+    finally:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
