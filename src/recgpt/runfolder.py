@@ -19,6 +19,7 @@ commands and the report find each other's tables.
       eval/                            the evaluation: user sample, every method's lists, metrics, tag HR@K
       judge/                           judge buffer, pass rates, milestone check, fine-tuning export
       report/                          report.md, report.html and figures/
+      serve/vectors.safetensors        `recgpt serve`'s start-up cache of tag and interest vectors
 """
 
 from __future__ import annotations
@@ -198,6 +199,16 @@ class RunFolder:
     def judge_export(self) -> Path:
         """The rebalanced judge fine-tuning set (chat JSON Lines)."""
         return self.judge / "train.jsonl"
+
+    # ------------------------------------------------------------------ serving
+    @property
+    def serve(self) -> Path:
+        return self.root / "serve"
+
+    @property
+    def serve_vectors(self) -> Path:
+        """Tag-tower vectors of the titles and LLM tags and MiniLM vectors of the interests, for serving."""
+        return self.serve / "vectors.safetensors"
 
     # ------------------------------------------------------------------ report
     @property

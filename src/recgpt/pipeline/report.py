@@ -199,6 +199,23 @@ def tag_eval_blocks(tag_eval: dict | None, fig_dir: Path) -> list:
     ]
 
 
+def coverage_blocks(state: dict) -> list:
+    """Explanation coverage of what ``recgpt serve`` shows (the explanations stage's summary), when recorded."""
+    summary = (state.get("stages", {}).get("explanations") or {}).get("summary", {})
+    if "served_slots" not in summary:
+        return []
+    rows = [[scope, f"{summary[f'{key}_slots']:,}", _fmt(summary[f"{key}_interest_share"], 3),
+             _fmt(summary[f"{key}_item_share"], 3), _fmt(summary[f"{key}_none_share"], 3)]
+            for scope, key in (("every user", "served"), ("users with interests", "personal"))
+            if summary.get(f"{key}_slots")]
+    return [Heading("Explanations of what the service shows"),
+            TableBlock(["users", "served slots", "interest explanation", "item-only", "none"], rows,
+                       caption="Each user's served list (the first `explanations.served_depth` items `recgpt serve` "
+                       "returns) looked up in the explanation table as the service does. Production wrote an "
+                       f"explanation (passed or not) for {_fmt(summary.get('served_paired_share', 0.0), 3)} of the "
+                       "served slots; a slot whose explanations all failed the Table 6 checks counts as 'none'.")]
+
+
 def stage_blocks(state: dict, fig_dir: Path) -> list:
     from recgpt.pipeline.runner import STAGE_NAMES
 
@@ -247,6 +264,7 @@ def build_report(root: Path) -> tuple[Path, Path]:
     blocks += matthew_blocks(read_rows(run.deciles), k, labels, fig_dir)
     blocks += tag_eval_blocks(read_json(run.tag_eval), fig_dir)
     blocks += llm_stat_blocks(run)
+    blocks += coverage_blocks(read_json(run.stages_state, {}))
     blocks += case_study_blocks(run, k_show=5)
     blocks += stage_blocks(read_json(run.stages_state, {}), fig_dir)
     title = f"RecGPT evaluation report: {data_name}"

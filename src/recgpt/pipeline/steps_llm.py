@@ -90,10 +90,12 @@ def stage_tag_eval(ctx: StageContext) -> dict:
 
 
 def stage_explanations(ctx: StageContext) -> dict:
-    """Offline explanations for what the fused retriever shows the sampled users (top ``explain_top``):
+    """Offline explanations for what the fused retriever shows the sampled users (top ``explain_top``), and with
+    ``explanations.production: catalog`` for what the service shows every user (report 2.4.2):
     ``stages/explanations.sqlite`` (the lookup table) and ``eval/explained.parquet`` (each shown item with
-    the explanation the online lookup returns for its user)."""
-    from recgpt.stages.runner import run_explanations
+    the explanation the online lookup returns for its user). The summary gives the coverage of the served
+    lists (``served_*_share``: interest explanation, item-only, none)."""
+    from recgpt.stages.runner import run_explanations, served_lists
 
     run = ctx.run
     recs = pq.read_table(run.recommendations)
@@ -104,15 +106,31 @@ def stage_explanations(ctx: StageContext) -> dict:
     for r in fused:
         shown.setdefault(r["user_id"], []).append(r["item_id"])
     dataset = dataset_of(ctx)
-    outcome = run_explanations(run, dataset, runtime_of(ctx), ctx.config.explanations, recommended=shown,
-                               vectors=vectors_of(ctx), replace=True)
-    rows = explain_shown(run, dataset, fused, ctx.config.explanations.match_similarity, vectors_of(ctx))
+    cfg = ctx.config.explanations
+    served = served_lists(run, dataset, cfg.served_depth)  # what `recgpt serve` shows every user
+    outcome = run_explanations(run, dataset, runtime_of(ctx), cfg, recommended=shown, vectors=vectors_of(ctx),
+                               replace=True, served=served)
+    rows = explain_shown(run, dataset, fused, cfg.match_similarity, vectors_of(ctx))
     pq.write_table(pa.Table.from_pylist(rows, schema=EXPLAINED_SCHEMA), run.explained)
     summary = outcome_summary(outcome)
     summary["shown_items"] = len(rows)
     summary["shown_with_interest_explanation"] = sum(r["source"] == "interest" for r in rows)
     summary["shown_without_explanation"] = sum(r["source"] == "none" for r in rows)
+    summary.update(served_coverage(run, served, cfg.match_similarity, vectors_of(ctx)))
     return summary
+
+
+def served_coverage(run, served: dict[str, list[str]], match_similarity: float, vectors) -> dict:
+    """Explanation coverage of what the service shows (every user's first ``served_depth`` items): shares of
+    slots with an interest explanation, an item-only one, or none (see ``stages.explanations.explanation_coverage``)."""
+    from recgpt.stages.explanations import ExplanationTable, explanation_coverage
+    from recgpt.stages.interests import kept_interests
+
+    table = ExplanationTable(run.explanations, match_similarity, vectors)
+    try:
+        return explanation_coverage(table, served, kept_interests(pq.read_table(run.interests)))
+    finally:
+        table.close()
 
 
 def explain_shown(run, dataset, shown: list[dict], match_similarity: float, vectors) -> list[dict]:

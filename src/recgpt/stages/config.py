@@ -125,6 +125,22 @@ class ExplanationsConfig(StageRunConfig):
     match_similarity: float = Field(
         0.6, ge=0, le=1, description="lookup: min MiniLM cosine between a user interest and a stored one"
     )
+    production: Literal["shown", "catalog"] = Field(
+        "shown", description="which pairs are written: 'shown': the sampled users' interests with the items the "
+        "evaluation shows them, plus item-only ones; 'catalog' (report 2.4.2): also every user's interests with "
+        "the items the retriever shows anyone in their tags' categories, and item-only explanations of the "
+        "most-shown items, within max_pairs"
+    )
+    served_depth: int = Field(
+        20, ge=1, description="the list length the service shows (recgpt serve's default k): catalog pairs and "
+        "the coverage figures count the first served_depth items of every user's served list"
+    )
+    item_only_items: int = Field(
+        200, ge=0, description="catalog: item-only explanations for this many most-shown items"
+    )
+    max_pairs: int = Field(
+        1000, ge=1, description="catalog: at most this many pairs (LLM calls) per run of the stage"
+    )
 
 
 class TagEvalConfig(StrictConfig):

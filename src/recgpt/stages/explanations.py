@@ -110,6 +110,78 @@ def pair_user_items(
     return list(pairs.values())
 
 
+def pair_catalog(
+    tags: pa.Table,
+    served: dict[str, list[str]],
+    items: pa.Table,
+    config: ExplanationsConfig,
+    first: list[Pair] | None = None,
+) -> list[Pair]:
+    """Catalog-wide production (report 2.4.2), bounded by ``config.max_pairs``, in priority order:
+
+    1. ``first`` (e.g. the pairs of :func:`pair_user_items` for what the evaluation shows the sampled users);
+    2. each user's interests with the items of the user's own served list (``served``: user -> served items)
+       that share a category with the interest's tags, at most ``items_per_interest`` per interest;
+    3. item-only pairs for the ``item_only_items`` items served most often (over every user's list);
+    4. each interest (once, however many users share it) with the most-served items of its tags' categories,
+       at most ``items_per_interest``, so that a changed list still finds an explanation.
+
+    Items are ranked by exposure (how many served lists hold them); pairs are distinct; deterministic."""
+    exposure = Counter(item for shown in served.values() for item in shown)
+    interest_only = config.model_copy(update={"item_only_for_paired_items": False})
+    pairs: dict[tuple[str, str], Pair] = {}
+
+    def add(new) -> None:
+        for pair in new:
+            if len(pairs) >= config.max_pairs:
+                return
+            pairs.setdefault((pair.interest, pair.item_id), pair)
+
+    add(first or [])
+    users = tags.column("user_id").to_pylist()
+    for user in sorted(set(users)):
+        mine = tags.take([i for i, u in enumerate(users) if u == user])
+        add(pair_interests_with_items(mine, items, exposure, interest_only, candidates=served.get(user, [])))
+    ranked = sorted(exposure, key=lambda i: (-exposure[i], i))
+    add(Pair("", item) for item in ranked[: config.item_only_items])
+    add(pair_interests_with_items(tags, items, exposure, interest_only, candidates=ranked))
+    return list(pairs.values())
+
+
+def explanation_coverage(table: "ExplanationTable", served: dict[str, list[str]],
+                         interests: dict[str, list[str]]) -> dict[str, float]:
+    """How the lookup answers every served slot: counts and shares of ``interest`` (an explanation of one of
+    the user's interests), ``item`` (item-only) and ``none``, over all users (``served_*``) and over the users
+    with interests (``personal_*``); ``served_paired_share``: slots for which production wrote an explanation
+    (passed or not) for the item alone or with one of the user's interests (exact text)."""
+    counts: dict[str, Counter] = {"served": Counter(), "personal": Counter()}
+    item_only: dict[str, str] = {}
+    written = set(table.db.execute("SELECT interest_key, item_id FROM explanations").fetchall())
+    for user, shown in served.items():
+        mine = interests.get(user, [])
+        keys = ["", *(normalise(i) for i in mine)]
+        for item in shown:
+            if any((key, item) in written for key in keys):
+                counts["served"]["paired"] += 1
+            if mine:
+                found = table.lookup(mine, item)
+                kind = ("interest" if found.interest else "item") if found else "none"
+                counts["personal"][kind] += 1
+            else:
+                if item not in item_only:
+                    found = table.lookup([], item)
+                    item_only[item] = "item" if found else "none"
+                kind = item_only[item]
+            counts["served"][kind] += 1
+    out: dict[str, float] = {}
+    for scope, c in counts.items():
+        total = c["interest"] + c["item"] + c["none"]
+        out[f"{scope}_slots"] = total
+        for kind in ("interest", "item", "none") + (("paired",) if scope == "served" else ()):
+            out[f"{scope}_{kind}_share"] = round(c[kind] / total, 4) if total else 0.0
+    return out
+
+
 def explanation_request(pair: Pair, item: dict, today: dt.date, config: ExplanationsConfig) -> LLMRequest:
     return LLMRequest(
         key=f"explain {pair.interest or '(item only)'} / item {pair.item_id}",

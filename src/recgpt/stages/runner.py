@@ -125,15 +125,17 @@ def run_tags(run: RunFolder, dataset, runtime, config: TagsConfig, phi=None,
 
 def run_explanations(run: RunFolder, dataset, runtime, config: ExplanationsConfig,
                      recommended: dict[str, list[str]] | None = None, vectors: EmbeddingCache | None = None,
-                     replace: bool = False) -> StageOutcome:
+                     replace: bool = False, served: dict[str, list[str]] | None = None) -> StageOutcome:
     """Offline production (report 2.4.2) into the lookup table ``RUN/stages/explanations.sqlite``.
 
     With ``recommended`` (user -> the items the user is shown), each of those users' interests is paired with
     the user's own items that share a category with the interest's tags, plus an item-only explanation per
     shown item; without it, the sampled users' interests are paired with the most popular catalog items of
-    their tags' categories."""
+    their tags' categories. With ``config.production == "catalog"`` these pairs come first and
+    :func:`~recgpt.stages.explanations.pair_catalog` adds those of every user with tags over ``served`` (user
+    -> what the service shows; :func:`served_lists` when None), within ``config.max_pairs``."""
     from recgpt.stages.explanations import (
-        ExplanationTable, pair_interests_with_items, pair_user_items, produce_explanations,
+        ExplanationTable, pair_catalog, pair_interests_with_items, pair_user_items, produce_explanations,
     )
 
     if not run.tags.exists():
@@ -142,13 +144,17 @@ def run_explanations(run: RunFolder, dataset, runtime, config: ExplanationsConfi
         _remove(run.explanations)
     users = sorted(recommended) if recommended is not None else sample_users(
         dataset, config.sample_users, config.seed, config.fold)
-    tags = pq.read_table(run.tags)
-    tags = tags.filter(pc.is_in(tags.column("user_id"), value_set=pa.array(users, pa.string())))
+    every_tag = pq.read_table(run.tags)
+    tags = every_tag.filter(pc.is_in(every_tag.column("user_id"), value_set=pa.array(users, pa.string())))
     counts = popularity(dataset, config.fold)
     if recommended is not None:
         pairs = pair_user_items(tags, recommended, dataset.items, counts, config)
     else:
         pairs = pair_interests_with_items(tags, dataset.items, counts, config)
+    if config.production == "catalog":
+        served = served if served is not None else served_lists(run, dataset, config.served_depth)
+        pairs = pair_catalog(every_tag, served, dataset.items, config, first=pairs)
+        users = sorted(set(users) | set(every_tag.column("user_id").to_pylist()))
     outcome = produce_explanations(pairs, dataset.items, runtime, config, reference_date(run, dataset, config),
                                    personal_terms(dataset, users))
     table = ExplanationTable(run.explanations, config.match_similarity, vectors)
@@ -156,6 +162,31 @@ def run_explanations(run: RunFolder, dataset, runtime, config: ExplanationsConfi
     table.close()
     outcome.write_summary(run.stage_summary("explanations"))
     return outcome
+
+
+def served_lists(run: RunFolder, dataset, depth: int) -> dict[str, list[str]]:
+    """What ``recgpt serve`` shows every user of the run at k = ``depth``: the run's retriever over the whole
+    visible history (fold None), at the beta tuned on dev (``RUN/eval/tuning.json``), with each user's passed
+    LLM tags (item-title tags otherwise), history excluded. user -> item ids, best first."""
+    import json
+
+    from recgpt.retrieval.fusion import load_tag_table
+    from recgpt.retrieval.saved import load_model
+
+    model = load_model(run.retriever)
+    model.use_history(dataset, None)
+    tuning = json.loads(run.tuning.read_text()) if run.tuning.exists() else {}
+    inner = getattr(model, "model", model)
+    beta = float(tuning.get("beta_tuned", getattr(getattr(inner, "config", None), "beta", 1.0)))
+    tags = load_tag_table(run.tags) if run.tags.exists() else {}
+    users = sorted(set(dataset.users.column("user_id").to_pylist())
+                   | set(dataset.history(None).column("user_id").to_pylist()))
+    out: dict[str, list[str]] = {}
+    for start in range(0, len(users), 2048):
+        batch = users[start : start + 2048]
+        recs = model.recommend(batch, depth, tags=tags, beta=beta)
+        out.update({u: [i for i in row if i] for u, row in zip(batch, recs.item_ids)})
+    return out
 
 
 def reference_date(run: RunFolder, dataset, config) -> dt.date:

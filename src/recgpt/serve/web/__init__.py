@@ -1,0 +1,1 @@
+"""The page of ``recgpt serve``: one user's chain, like the report's Figure 8."""
