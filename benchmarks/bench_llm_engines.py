@@ -9,7 +9,9 @@ size runs in its own subprocess (fresh memory, peak RSS of its own), the stages 
 
 Printed per engine: prompt, generated and total tokens/s, wall seconds per prompt of each stage, the share
 of answers that are valid JSON and that validate against the stage's answer model, the share identical to
-llama-cpp's greedy answers and to torch's own batch-1 answers, and peak RSS. Then, for one batch size, the
+llama-cpp's greedy answers and to torch's own batch-1 answers (the agreement of batched bf16 decoding),
+peak RSS, total tokens per CPU-second of the process (less sensitive to other load on a shared machine
+than wall time) and the 1-minute load average before and after the run. Then, for one batch size, the
 cost of the grammar per generated token (time inside xgrammar) and the same run without schemas.
 
     PYTHONPATH=src .venv/bin/python benchmarks/bench_llm_engines.py                      # 64 prompts, all batches
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -107,7 +110,8 @@ def run_engine(engine: str, batch_size: int, prompts: list[dict], threads: int, 
         def answer(batch):
             return backend.complete_batch([p["text"] for p in batch], [DecodingParams(p["max_tokens"]) for p in batch],
                                           [p["schema"] if schemas else None for p in batch])
-    out: dict = {"texts": [], "prompt_tokens": 0, "completion_tokens": 0, "stage_s": {}, "errors": []}
+    out: dict = {"texts": [], "prompt_tokens": 0, "completion_tokens": 0, "stage_s": {}, "errors": [],
+                 "load_before": os.getloadavg()[0]}
     cpu = time.process_time()
     for stage in STAGES:
         batch = [p for p in prompts if p["stage"] == stage]
@@ -125,6 +129,7 @@ def run_engine(engine: str, batch_size: int, prompts: list[dict], threads: int, 
                 out["prompt_tokens"] += r.prompt_tokens
                 out["completion_tokens"] += r.completion_tokens
     out["cpu_s"] = time.process_time() - cpu
+    out["load_after"] = os.getloadavg()[0]
     out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     if engine == "torch":
         out["stats"] = {k: v for k, v in vars(backend.generator.stats).items() if k != "extra"}
@@ -205,8 +210,8 @@ def main() -> None:
     torch_one = runs.get("torch b1")
     rows = ["| engine | prompt tok/s | generated tok/s | total tok/s | x llama-cpp | "
             + " | ".join(f"s/prompt {s}" for s in STAGES if counts[s])
-            + " | valid JSON | schema-valid | = llama-cpp | = torch b1 | peak RSS MB |",
-            "|" + "---|" * (10 + sum(1 for s in STAGES if counts[s]))]
+            + " | valid JSON | schema-valid | = llama-cpp | = torch b1 | peak RSS MB | total tok per CPU-s | load avg |",
+            "|" + "---|" * (12 + sum(1 for s in STAGES if counts[s]))]
     base_total = None
     for name, run in runs.items():
         wall = sum(s for s, _ in run["stage_s"].values())
@@ -218,7 +223,9 @@ def main() -> None:
             f"| {name} | {run['prompt_tokens'] / wall:.0f} | {run['completion_tokens'] / wall:.1f} | {total:.0f} | "
             f"{total / base_total if base_total else float('nan'):.2f} | {per_stage} | {parsed:.2f} | {valid:.2f} | "
             f"{same(run['texts'], reference['texts']) if reference else float('nan'):.2f} | "
-            f"{same(run['texts'], torch_one['texts']) if torch_one else float('nan'):.2f} | {run['peak_rss_mb']:.0f} |"
+            f"{same(run['texts'], torch_one['texts']) if torch_one else float('nan'):.2f} | {run['peak_rss_mb']:.0f} | "
+            f"{(run['prompt_tokens'] + run['completion_tokens']) / run['cpu_s']:.0f} | "
+            f"{run['load_before']:.1f}-{run['load_after']:.1f} |"
         )
         if run["errors"]:
             rows.append(f"|  errors: {Counter(run['errors']).most_common(3)} |")

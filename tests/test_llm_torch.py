@@ -45,7 +45,7 @@ def ask(question: str, max_tokens: int = 12, **kwargs) -> GenerationRow:
 
 @pytest.fixture(scope="module")
 def fp32():
-    torch.set_num_threads(2)
+    torch.set_num_threads(1)  # robust on a shared machine: 2 threads on 2 busy cores wait on each other
     return load_model(resolve_source(None), dtype="float32")
 
 
@@ -84,7 +84,7 @@ def test_chat_prompt_matches_llama_cpp(fp32):
 
 
 def test_a_prompt_alone_and_in_a_mixed_batch_gives_the_same_greedy_answer(fp32):
-    rows = [ask(q, 10) for q in QUESTIONS] + [ask(QUESTIONS[1], 10, temperature=0.9, seed=7)]
+    rows = [ask(q, 8) for q in QUESTIONS] + [ask(QUESTIONS[1], 8, temperature=0.9, seed=7)]
     together = BatchGenerator(fp32, batch_size=8).generate(rows)
     alone = BatchGenerator(fp32, batch_size=1).generate(rows)
     assert all(isinstance(g, Generated) and g.completion_tokens > 0 for g in together)
@@ -100,23 +100,23 @@ def test_rows_stop_at_their_own_budget_and_at_end_of_sequence(fp32):
     assert out[2].text.startswith(out[1].text)
 
 
-@pytest.mark.parametrize("model, budget", [(InterestsAnswer, 48), (TagsAnswer, 48), (ExplanationAnswer, 32), (Color, 16)])
-def test_answers_under_a_schema_are_valid_even_when_cut_short(fp32, model, budget):
-    prompts = ["List the user's interests as JSON: bought pens, ink and notebooks.",
-               "Suggest tags for a fountain pen fan, as JSON, with many items and long reasons."]
-    schema = model.model_json_schema()
-    out = BatchGenerator(fp32).generate([ask(p, budget, json_schema=schema) for p in prompts] + [ask(prompts[0], 8)])
-    for answer in out[:2]:
+def test_answers_under_a_schema_are_valid_even_when_cut_short(fp32):
+    rambling = "Write as JSON every interest, tag and reason you can think of for a fountain pen fan, with long reasons."
+    budgets = {InterestsAnswer: 44, TagsAnswer: 44, ExplanationAnswer: 24, Color: 12}
+    rows = [ask(rambling, budget, json_schema=model.model_json_schema()) for model, budget in budgets.items()]
+    out = BatchGenerator(fp32).generate(rows + [ask(rambling, 4)])
+    for (model, budget), answer in zip(budgets.items(), out):
         model.model_validate(json.loads(answer.text))
         assert answer.completion_tokens <= budget
-    assert isinstance(out[2], Generated)  # a free-text row in the same batch
+    assert out[0].completion_tokens > 30  # the interests answer was closed near its budget, not empty
+    assert isinstance(out[-1], Generated) and out[-1].completion_tokens == 4  # a free-text row in the same batch
 
 
 def test_sampling_is_seeded_per_row(fp32):
     generator = BatchGenerator(fp32, batch_size=4)
-    first = generator.generate([ask(QUESTIONS[0], 12, temperature=1.0, seed=s) for s in (1, 2, 1)])
+    first = generator.generate([ask(QUESTIONS[0], 8, temperature=1.0, seed=s) for s in (1, 2, 1)])
     assert first[0].text == first[2].text
-    again = generator.generate([ask(QUESTIONS[2], 5), ask(QUESTIONS[0], 12, temperature=1.0, seed=2)])
+    again = generator.generate([ask(QUESTIONS[2], 3), ask(QUESTIONS[0], 8, temperature=1.0, seed=2)])
     assert again[1].text == first[1].text
 
 
@@ -129,7 +129,7 @@ def test_a_prompt_longer_than_the_context_fails_alone(fp32):
 
 
 def test_out_of_memory_batches_are_split_and_retried(fp32, monkeypatch):
-    rows = [ask(q, 6) for q in QUESTIONS] + [ask("Say yes.", 6)]
+    rows = [ask(q, 4) for q in QUESTIONS] + [ask("Say yes.", 4)]
     expected = [g.text for g in BatchGenerator(fp32, batch_size=8).generate(rows)]
     real_forward = fp32.model.forward
     sizes = []
@@ -158,7 +158,7 @@ def test_a_failing_single_row_reports_out_of_memory(fp32, monkeypatch):
 
 
 def test_backend_complete_batch_returns_one_entry_per_prompt():
-    backend = TorchBackend(dtype="float32", threads=2, batch_size=4, n_ctx=64)
+    backend = TorchBackend(dtype="float32", threads=1, batch_size=4, n_ctx=64)
     schema = Color.model_json_schema()
     out = backend.complete_batch(
         ["What color is snow? Answer in JSON.", "word " * 80, [{"role": "user", "content": "Say yes."}]],
@@ -191,8 +191,8 @@ def test_an_adapter_changes_the_answers_and_the_model_id(fp32, base_folder, tmp_
 
     adapter = _lora(AutoModelForCausalLM.from_pretrained(base_folder), tmp_path / "lora")
     params, prompt = DecodingParams(12), QUESTIONS[1]
-    base = TorchBackend(dtype="float32", threads=2)
-    tuned = TorchBackend(dtype="float32", threads=2, adapter=adapter)
+    base = TorchBackend(dtype="float32", threads=1)
+    tuned = TorchBackend(dtype="float32", threads=1, adapter=adapter)
     assert adapter_hash(adapter)[:16] in tuned.model_id and tuned.model_id != base.model_id
     assert tuned.complete(prompt, params).text != base.complete(prompt, params).text
 

@@ -12,9 +12,11 @@ and the dtype, so answers of a tuned model or another dtype never share cache en
 
 from __future__ import annotations
 
+import os
 import threading
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from recgpt.llm.base import Backend, BackendError, Completion, DecodingParams, Prompt, as_messages
 from recgpt.llm.torch_generate import BatchGenerator, Generated, GenerationRow
@@ -24,8 +26,10 @@ from recgpt.llm.torch_model import DTYPES, ModelSource, model_identity, resolve_
 class TorchBackend(Backend):
     """``TorchBackend(model=None, adapter=None, dtype="bfloat16", threads=None, batch_size=32, n_ctx=None,
     cache_dir=None)``. ``model``: None (embedded SmolLM2 GGUF), a ``.gguf`` file or a Hugging Face model
-    folder; ``adapter``: a LoRA adapter folder (peft); ``threads``: ``torch.set_num_threads`` (None:
-    PyTorch's default); ``n_ctx``: prompt + answer tokens per row (None: the model's maximum);
+    folder; ``adapter``: a LoRA adapter folder (peft); ``threads``: PyTorch threads while generating (None:
+    half the cores, at least 1; the process's setting is restored after each call: on a 2-core machine
+    shared with other work, 2 threads made small matrix products up to 75 times slower than 1, each
+    waiting for the other's core); ``n_ctx``: prompt + answer tokens per row (None: the model's maximum);
     ``cache_dir``: where converted GGUF models are kept (None: ``$RECGPT_CACHE/models`` or
     ``~/.cache/recgpt/models``)."""
 
@@ -54,7 +58,7 @@ class TorchBackend(Backend):
         self.source: ModelSource = resolve_source(model)
         self.adapter = Path(adapter) if adapter is not None else None
         self.dtype = dtype
-        self.threads = threads
+        self.threads = threads or max(1, (os.cpu_count() or 2) // 2)
         self.batch_size = batch_size
         self.n_ctx = n_ctx
         self.cache_dir = cache_dir
@@ -71,13 +75,10 @@ class TorchBackend(Backend):
         """The batch generator over the loaded model (loaded on first use)."""
         with self._load_lock:
             if self._generator is None:
-                import torch
-
                 from recgpt.llm.torch_model import load_model
 
-                if self.threads is not None:
-                    torch.set_num_threads(self.threads)
-                loaded = load_model(self.source, self.adapter, self.dtype, self.cache_dir, self.n_ctx)
+                with torch_threads(self.threads):
+                    loaded = load_model(self.source, self.adapter, self.dtype, self.cache_dir, self.n_ctx)
                 self._generator = BatchGenerator(loaded, self.batch_size)
         return self._generator
 
@@ -105,7 +106,9 @@ class TorchBackend(Backend):
                 prompt = ""
             rows.append(GenerationRow(as_messages(prompt), p.max_tokens, p.temperature, p.seed, schema))
         todo = [i for i in range(len(rows)) if i not in failed]
-        outputs = self.generator.generate([rows[i] for i in todo]) if todo else []
+        generator = self.generator
+        with torch_threads(self.threads):
+            outputs = generator.generate([rows[i] for i in todo]) if todo else []
         results: list[Completion | BackendError] = [failed.get(i) for i in range(len(rows))]  # type: ignore[misc]
         for i, out in zip(todo, outputs):
             results[i] = Completion(out.text, out.prompt_tokens, out.completion_tokens) if isinstance(out, Generated) else out
@@ -113,3 +116,16 @@ class TorchBackend(Backend):
 
     def close(self) -> None:
         self._generator = None
+
+
+@contextmanager
+def torch_threads(count: int) -> Iterator[None]:
+    """Run the block with ``torch.set_num_threads(count)``, then restore the previous setting."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)

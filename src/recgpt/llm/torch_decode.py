@@ -1,8 +1,9 @@
-"""The decode loop of one batch: left-padded prefill, then one token per active row per step.
+"""The decode loop of one batch: each prompt prefilled alone into a left-padded batch cache, then one
+token per active row per step.
 
 A hand-written loop over ``model(...)`` rather than ``generate``: each row has its own budget, grammar
 matcher, temperature and random generator, and finished rows leave the batch. The KV cache is allocated
-once for the longest prompt plus the largest budget (:func:`~recgpt.llm.torch_attention.preallocated_cache`);
+once for the longest prompt plus the largest budget (:func:`~recgpt.llm.torch_kv_cache.preallocated_cache`);
 when at least a quarter of the rows still in the batch have finished, they are dropped from it (their cache
 rows copied out once) so later steps compute only live rows.
 """
@@ -13,9 +14,10 @@ import time
 
 import torch
 
-from recgpt.llm.torch_attention import preallocated_cache
+from recgpt.llm.torch_kv_cache import preallocated_cache
 from recgpt.llm.torch_generate import Generated, GenerationStats, PreparedRow
-from recgpt.llm.torch_grammar import CLOSING_WINDOW, SchemaGrammars
+from recgpt.llm.torch_grammar import SchemaGrammars
+from recgpt.llm.torch_json_closing import CLOSING_WINDOW, NEED_MARGIN
 from recgpt.llm.torch_model import LoadedModel
 from recgpt.llm.torch_sampling import row_generator, sample_token
 
@@ -30,21 +32,16 @@ def decode_batch(
     lengths = [len(p.prompt_ids) for p in batch]
     width, budget = max(lengths), max(p.max_tokens for p in batch)
     size = len(batch)
-    input_ids = torch.full((size, width), loaded.pad_token_id, dtype=torch.long)
     mask = torch.zeros(size, width + budget, dtype=torch.long)
     for i, (p, n) in enumerate(zip(batch, lengths)):
-        input_ids[i, width - n :] = torch.tensor(p.prompt_ids, dtype=torch.long)
         mask[i, width - n : width] = 1
         if p.matcher is not None:
             p.matcher.reset()
-            p.closing = False
-    positions = (mask[:, :width].cumsum(-1) - 1).clamp(min=0)
+            p.closing, p.closing_need = False, None
     generators = [row_generator(p.row.seed) if p.row.temperature > 0 else None for p in batch]
     bitmask = grammars.new_bitmask(size) if grammars is not None and any(p.matcher for p in batch) else None
-    cache = preallocated_cache(model.config, width + budget)
     start = time.perf_counter()
-    logits = model(input_ids=input_ids, attention_mask=mask[:, :width], position_ids=positions,
-                   past_key_values=cache, use_cache=True, logits_to_keep=1).logits[:, -1].float()
+    cache, logits = _prefill(model, batch, width, width + budget)
     stats.prefill_s += time.perf_counter() - start
     stats.prompt_tokens += sum(lengths)
     stats.batches += 1
@@ -96,6 +93,27 @@ def decode_batch(
     ]
 
 
+def _prefill(model, batch: list[PreparedRow], width: int, capacity: int):
+    """Run each prompt alone (no padding, causal attention without a mask) and store its keys and values
+    left-padded in a batch cache of ``capacity`` positions. Returns the cache and the last-position logits
+    (B, V) in fp32. One prompt at a time is as fast per token as a padded batch of them (matrix products of
+    hundreds of rows already fill the cores) and wastes nothing on padding."""
+    cache = preallocated_cache(model.config, capacity)
+    logits = []
+    for i, p in enumerate(batch):
+        alone = preallocated_cache(model.config, len(p.prompt_ids))
+        out = model(input_ids=torch.tensor([p.prompt_ids], dtype=torch.long), past_key_values=alone,
+                    use_cache=True, logits_to_keep=1)
+        logits.append(out.logits[0, -1].float())
+        for layer, row in zip(cache.layers, alone.layers):
+            if not layer.is_initialized:
+                layer.allocate(len(batch), row.keys.shape[1], row.keys.shape[-1], row.keys.dtype)
+            layer.write_prompt(i, row.keys[0], row.values[0], width)
+    for layer in cache.layers:
+        layer.set_length(width)
+    return cache, torch.stack(logits)
+
+
 def _choose(logits: torch.Tensor, rows: list[PreparedRow], outputs: list[list[int]], generators: list,
             done: list[bool], grammars: SchemaGrammars | None, bitmask: torch.Tensor | None,
             stats: GenerationStats) -> list[int]:
@@ -112,8 +130,20 @@ def _choose(logits: torch.Tensor, rows: list[PreparedRow], outputs: list[list[in
     start = time.perf_counter()
     for r in constrained:
         row, remaining = rows[r], rows[r].max_tokens - len(outputs[r])
-        if row.closing or (remaining <= CLOSING_WINDOW and not grammars.leaves_room(row.matcher, tokens[r], remaining)):
-            row.closing = True
-            tokens[r] = grammars.closing_token(grammars.allowed(bitmask[r]))
+        if not row.closing and remaining <= CLOSING_WINDOW:
+            row.closing = not _leaves_room(row, tokens[r], remaining, grammars)
+        if row.closing:
+            tokens[r] = grammars.closer.closing_token(bitmask[r].numpy())
     stats.grammar_s += time.perf_counter() - start
     return tokens
+
+
+def _leaves_room(row: PreparedRow, token: int, remaining: int, grammars: SchemaGrammars) -> bool:
+    """Whether the JSON can still be completed within ``remaining`` tokens (``token`` included) after
+    ``token``. A token that cannot change the structure keeps the last computed need (plus a margin)."""
+    closer = grammars.closer
+    if row.closing_need is not None and not closer.structural[token]:
+        if 1 + row.closing_need + NEED_MARGIN <= remaining:
+            return True
+    row.closing_need = closer.need_after(row.matcher, token, remaining - 1, grammars.scratch)
+    return 1 + row.closing_need <= remaining

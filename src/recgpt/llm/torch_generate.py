@@ -46,7 +46,8 @@ class Generated:
 @dataclass
 class PreparedRow:
     """A row after tokenization: where it came from (``index``), its prompt token ids, its budget capped
-    to the context window, its grammar matcher (None: free text) and whether it is closing its JSON."""
+    to the context window, its grammar matcher (None: free text) and its closing-mode state (whether it
+    is closing its JSON, and the tokens that would take when last computed)."""
 
     index: int
     row: GenerationRow
@@ -54,6 +55,7 @@ class PreparedRow:
     max_tokens: int
     matcher: Any = None
     closing: bool = False
+    closing_need: int | None = None
 
 
 @dataclass

@@ -65,14 +65,13 @@ def model_identity(source: ModelSource, adapter: str | Path | None, dtype: str) 
 class LoadedModel:
     """A model ready to generate: ``model`` (eval mode, no gradients), its ``tokenizer`` (with a chat
     template), ``model_id`` (cache-key identity), ``n_ctx`` (prompt + answer tokens allowed per row),
-    ``stop_token_ids`` (end of generation) and ``pad_token_id`` (left padding)."""
+    and ``stop_token_ids`` (end of generation)."""
 
     model: Any
     tokenizer: Any
     model_id: str
     n_ctx: int
     stop_token_ids: frozenset[int]
-    pad_token_id: int
 
 
 def load_model(
@@ -97,8 +96,7 @@ def load_model(
     model.eval().requires_grad_(False)
     window = n_ctx or getattr(model.config, "max_position_embeddings", None) or 8192
     stops = _stop_token_ids(tokenizer, model)
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else min(stops)
-    return LoadedModel(model, tokenizer, model_identity(source, adapter, dtype), int(window), stops, pad)
+    return LoadedModel(model, tokenizer, model_identity(source, adapter, dtype), int(window), stops)
 
 
 def _causal_lm(folder: Path, torch_dtype, shown: Path):
@@ -113,9 +111,11 @@ def _causal_lm(folder: Path, torch_dtype, shown: Path):
         kind = ", ".join(getattr(config, "architectures", None) or []) or config.model_type
         raise BackendError(f"{shown}: not a causal language model ({kind}); the engine needs a model that "
                            "transformers loads with AutoModelForCausalLM")
+    from recgpt.llm.torch_attention import register
+
     try:
         return AutoModelForCausalLM.from_pretrained(
-            folder, dtype=torch_dtype, attn_implementation="sdpa", local_files_only=True
+            folder, dtype=torch_dtype, attn_implementation=register(), local_files_only=True
         )
     except (ValueError, OSError, RuntimeError, KeyError) as exc:
         raise BackendError(f"{shown}: the weights cannot be loaded: {exc}") from exc

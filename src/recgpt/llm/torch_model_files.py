@@ -91,6 +91,7 @@ def converted_gguf_folder(gguf_path: str | Path, cache_dir: str | Path | None = 
     try:
         _convert(gguf_path, scratch)
         (scratch / CONVERSION_MARKER).write_text(json.dumps({"gguf": str(gguf_path), "sha256": sha}, indent=1))
+        scratch.chmod(0o755)  # mkdtemp made it private; the cache is as readable as the GGUF it came from
         try:
             scratch.rename(target)
         except OSError:  # another process finished the same conversion first: keep theirs
