@@ -1,5 +1,5 @@
 """Every registered LLM backend passes the shared contract suite of :mod:`suites.backend`: the scripted fake,
-the OpenAI-compatible client against a local HTTP server, and the embedded llama.cpp model. A backend
+the OpenAI-compatible client against a local HTTP server, the embedded llama.cpp model and the torch engine. A backend
 registered without a contract case here fails ``test_every_registered_backend_has_a_contract_case``."""
 
 from __future__ import annotations
@@ -50,7 +50,19 @@ class TestLlamaCppBackend(BackendContract):
         return "word " * 400  # longer than the 256-token context window
 
 
-CASES = {"fake": TestFakeBackend, "openai": TestOpenAIBackend, "llama-cpp": TestLlamaCppBackend}
+@pytest.mark.llm
+class TestTorchBackend(BackendContract):
+    def config(self):
+        pytest.importorskip("transformers")
+        return LLMConfig(backend="torch", progress=False, structured_retries=0,
+                         options={"torch": {"threads": 1, "n_ctx": 256, "batch_size": 4}})
+
+    def failing_prompt(self):
+        return "word " * 400  # longer than the 256-token context window
+
+
+CASES = {"fake": TestFakeBackend, "openai": TestOpenAIBackend, "llama-cpp": TestLlamaCppBackend,
+         "torch": TestTorchBackend}
 
 
 def test_every_registered_backend_has_a_contract_case():

@@ -3,7 +3,7 @@
     from recgpt import registry
     registry.retrievers.get("tar")       # the latest version of the family: TARRecommender ("tar.v1")
     registry.retrievers.get("ease.v1")   # a pinned version
-    registry.backends.names()            # ["fake.v1", "llama-cpp.v1", "openai.v1"]
+    registry.backends.names()            # ["fake.v1", "llama-cpp.v1", "openai.v1", "torch.v1"]
 
 Names are ``<family>.v<N>``. Configuration may name the family alone ("tar"), which means its latest
 version; a saved model records its full name, so it loads with the code that made it. A change of defaults
@@ -168,6 +168,7 @@ backends = Registry("LLM backend", "recgpt.backends", {
     "fake.v1": "recgpt.llm.fake:FakeBackend",
     "llama-cpp.v1": "recgpt.llm.llama_cpp_backend:LlamaCppBackend",
     "openai.v1": "recgpt.llm.openai_backend:OpenAIBackend",
+    "torch.v1": "recgpt.llm.torch_backend:TorchBackend",
 })
 retrievers = Registry("retriever", "recgpt.retrievers", {
     "popular.v1": "recgpt.retrieval.baselines:PopularRecommender",

@@ -16,11 +16,28 @@ import os
 import threading
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Literal
 
+from pydantic import Field
+
+from recgpt.config import StrictConfig
 from recgpt.llm.base import Backend, BackendError, Completion, DecodingParams, Prompt, as_messages
 from recgpt.llm.torch_generate import BatchGenerator, Generated, GenerationRow
 from recgpt.llm.torch_model import DTYPES, ModelSource, model_identity, resolve_source
+
+
+class TorchOptions(StrictConfig):
+    """Options of the ``torch`` backend (YAML ``llm.options.torch``)."""
+
+    model: str | None = Field(None, description="a .gguf file or a Hugging Face model folder (default: the embedded "
+                              "SmolLM2-135M-Instruct GGUF, converted once into the cache folder)")
+    adapter: str | None = Field(None, description="a LoRA adapter folder (peft) merged into the model")
+    dtype: Literal["bfloat16", "float32"] = Field("bfloat16", description="weights and activations")
+    threads: int | None = Field(None, ge=1, description="PyTorch threads while generating (default: half the cores)")
+    batch_size: int = Field(32, ge=1, description="prompts decoded together")
+    n_ctx: int | None = Field(None, ge=2, description="prompt + answer tokens per row (default: the model's maximum)")
+    cache_dir: str | None = Field(None, description="converted GGUF models (default: $RECGPT_CACHE/models or "
+                                  "~/.cache/recgpt/models)")
 
 
 class TorchBackend(Backend):
@@ -33,7 +50,8 @@ class TorchBackend(Backend):
     ``cache_dir``: where converted GGUF models are kept (None: ``$RECGPT_CACHE/models`` or
     ``~/.cache/recgpt/models``)."""
 
-    name = "torch"
+    name = "torch.v1"
+    Options = TorchOptions
     supports_json_schema = True
     supports_batching = False  # calls through ``complete`` run one at a time; batches use complete_batch
 
@@ -113,6 +131,11 @@ class TorchBackend(Backend):
         for i, out in zip(todo, outputs):
             results[i] = Completion(out.text, out.prompt_tokens, out.completion_tokens) if isinstance(out, Generated) else out
         return results
+
+    @classmethod
+    def from_config(cls, options: TorchOptions, config) -> "TorchBackend":
+        return cls(options.model, adapter=options.adapter, dtype=options.dtype, threads=options.threads,
+                   batch_size=options.batch_size, n_ctx=options.n_ctx, cache_dir=options.cache_dir)
 
     def close(self) -> None:
         self._generator = None
