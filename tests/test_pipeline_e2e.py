@@ -27,11 +27,14 @@ TINY = {
     "explanations": {"items_per_interest": 1, "categories_per_interest": 1, "max_tokens": 40},
     "tag_eval": {"ks": [5, 10], "sample_users": 1},
     "retriever": {"epochs": 1, "eval_every": 0, "threads": 2, "n_negatives": 256},
+    "alignment": {"enabled": True, "incremental": {"max_users": 12, "per_user": 2, "holdout_share": 0.0},
+                  "trainer": {"epochs": 1, "batch_size": 4, "threads": 1, "max_length": 1024},
+                  "evaluation": {"ks": [5, 10], "leaves": 20}},
     "evaluation": {"sample_users": 1, "ks": [10, 20], "k_main": 10, "beta_grid": [0.0, 0.5, 1.0],
                    "tune_users": 40, "explain_top": 2},
 }
-ALL_STAGES = ["data", "sample", "behavior", "phi", "retriever", "interests", "tags", "tag_eval", "retrieve",
-              "explanations", "evaluate", "report"]
+ALL_STAGES = ["data", "sample", "behavior", "phi", "retriever", "interests", "align", "tags", "tag_eval",
+              "retrieve", "align_eval", "explanations", "evaluate", "report"]
 
 
 def run_cli(*args: str) -> str:
@@ -107,6 +110,29 @@ def test_every_stage_table_is_well_formed(tiny_run):
         assert "tags" in {u["task"] for u in usage}
 
 
+def test_the_tags_stage_answers_with_the_tuned_adapter_and_table5_compares_it(tiny_run):
+    _, run_dir, _ = tiny_run
+    summary = json.loads((run_dir / "alignment" / "summary.json").read_text())
+    assert summary["enabled"] and summary["samples"]["train"] > 0 and summary["steps"] >= 1
+    assert (run_dir / "alignment" / "models" / "tags-il" / "adapter" / "adapter_config.json").is_file()
+    trained = pq.read_table(run_dir / "alignment" / "sets" / "tags-il.parquet")
+    sample = set(json.loads((run_dir / "eval" / "sample.json").read_text())["users"])
+    test_items = {(r["user_id"], r["item_id"]) for r in pq.read_table(run_dir / "data" / "holdout.parquet").to_pylist()
+                  if r["fold"] == "test"}
+    for row in trained.to_pylist():  # never a test target as a training target
+        assert not {(row["user_id"], i) for i in json.loads(row["provenance"])["items"]} & test_items
+    usage = [json.loads(line) for line in (run_dir / "llm" / "usage.jsonl").read_text().splitlines()]
+    tag_models = {u["model"] for u in usage if u["task"] == "tags"}
+    assert not tag_models or all("+lora@" in m for m in tag_models)  # the tags stage used the tuned adapter
+    table5 = json.loads((run_dir / "alignment" / "table5.json").read_text())
+    assert table5["users"] == len(sample)
+    assert set(table5["rows"]) == {"base", "tuned", "history", "popularity"}
+    for row in table5["rows"].values():
+        assert 0.0 <= row["category"]["HR@5"] <= row["category"]["HR@10"] <= 1.0
+    assert set(table5["models"]) == {"base", "tuned"} and table5["models"]["tuned"]["adapter"]
+    assert "## Alignment" in (run_dir / "report" / "report.md").read_text()
+
+
 def test_report_names_every_method(tiny_run):
     _, run_dir, _ = tiny_run
     md = (run_dir / "report" / "report.md").read_text()
@@ -131,7 +157,7 @@ def test_rerun_recomputes_nothing_and_a_change_reruns_what_it_affects(tiny_run):
     config.write_text(yaml.safe_dump(changed))
     run_cli("--config", str(config), "--run-dir", str(run_dir))
     after = state(run_dir)
-    for name in ("data", "sample", "behavior", "phi", "retriever", "interests", "tags", "tag_eval"):
+    for name in ("data", "sample", "behavior", "phi", "retriever", "interests", "align", "tags", "tag_eval"):
         assert after[name] == before[name], f"{name} reran although nothing it reads changed"
     assert after["retrieve"]["fingerprint"] != before["retrieve"]["fingerprint"]
     assert after["evaluate"]["fingerprint"] != before["evaluate"]["fingerprint"]  # tuning.json changed

@@ -18,6 +18,10 @@ commands and the report find each other's tables.
                                        while training)
       eval/                            the evaluation: user sample, every method's lists, metrics, tag HR@K
       judge/                           judge buffer, pass rates, milestone check, fine-tuning export
+      alignment/sets/<name>.parquet    training sets of the stage models (+ <name>.jsonl, chat JSON Lines)
+      alignment/models/<name>/         a fine-tuned adapter (adapter/) or model (model/) with manifest.json
+      alignment/summary.json           what the pipeline's align stage did (the adapter it serves the tags stage)
+      alignment/table5.json            tag HR@K of the base and the tuned model (report Table 5)
       report/                          report.md, report.html and figures/
       serve/vectors.safetensors        `recgpt serve`'s start-up cache of tag and interest vectors
 """
@@ -199,6 +203,28 @@ class RunFolder:
     def judge_export(self) -> Path:
         """The rebalanced judge fine-tuning set (chat JSON Lines)."""
         return self.judge / "train.jsonl"
+
+    # ------------------------------------------------------------------ alignment
+    @property
+    def alignment(self) -> Path:
+        return self.root / "alignment"
+
+    def training_set(self, name: str) -> Path:
+        """``RUN/alignment/sets/<name>.parquet``."""
+        return self.alignment / "sets" / f"{name}.parquet"
+
+    def tuned_model(self, name: str) -> Path:
+        """``RUN/alignment/models/<name>/``: ``adapter/`` (LoRA) or ``model/`` (full) and ``manifest.json``."""
+        return self.alignment / "models" / name
+
+    @property
+    def alignment_summary(self) -> Path:
+        """What the pipeline's ``align`` stage did (``enabled``, the adapter, the set's counts, training figures)."""
+        return self.alignment / "summary.json"
+
+    @property
+    def table5(self) -> Path:
+        return self.alignment / "table5.json"
 
     # ------------------------------------------------------------------ serving
     @property

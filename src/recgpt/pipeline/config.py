@@ -15,6 +15,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import Field, model_validator
 
+from recgpt.alignment.config import AlignmentConfig
 from recgpt.behavior.config import CompressionConfig
 from recgpt.config import StrictConfig, load_block
 from recgpt.data.config import DataConfig
@@ -61,6 +62,7 @@ class PipelineConfig(StrictConfig):
     explanations: ExplanationsConfig = Field(default_factory=ExplanationsConfig)
     tag_eval: TagEvalConfig = Field(default_factory=TagEvalConfig)
     retriever: TARConfig = Field(default_factory=TARConfig)
+    alignment: AlignmentConfig = Field(default_factory=AlignmentConfig)
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
 
     @model_validator(mode="after")

@@ -100,7 +100,8 @@ def matthew_plot(path: Path, rows: list[dict], methods: list[str], k: int, label
     return _save(fig, path)
 
 
-def tag_hit_rate_plot(path: Path, ks: list[int], series: dict[str, list[float]]) -> Path:
+def tag_hit_rate_plot(path: Path, ks: list[int], series: dict[str, list[float]],
+                      title: str = "Category hit rate of the next interaction") -> Path:
     """Category HR@K of the predicted tags (through phi) beside the no-LLM baseline; one bar group per K."""
     fig, ax = plt.subplots(figsize=(5.8, 4.2))
     names = list(series)
@@ -114,7 +115,7 @@ def tag_hit_rate_plot(path: Path, ks: list[int], series: dict[str, list[float]])
                         xytext=(0, 2), textcoords="offset points")
     ax.set_xticks(x, [f"HR@{k}" for k in ks])
     ax.set_ylim(0, 1.15)
-    ax.set_title("Category hit rate of the next interaction", fontsize=10)
+    ax.set_title(title, fontsize=10)
     ax.grid(axis="y", alpha=0.3)
     fig.legend(*ax.get_legend_handles_labels(), loc="lower center", ncol=1, fontsize=8, frameon=False)
     fig.tight_layout(rect=(0, 0.035 * len(names) + 0.02, 1, 1))

@@ -2,8 +2,10 @@
 
 Stage order (each declares the files and configuration it reads, see :class:`~recgpt.pipeline.engine.Stage`)::
 
-    data -> sample -> behavior -> phi -> retriever -> interests -> tags -> tag_eval
-         -> retrieve -> explanations -> evaluate -> report
+    data -> sample -> behavior -> phi -> retriever -> interests -> align -> tags -> tag_eval
+         -> retrieve -> align_eval -> explanations -> evaluate -> report
+
+``align`` and ``align_eval`` do work only with ``alignment.enabled`` (otherwise they record that they are off).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from recgpt.pipeline import steps_align as align
 from recgpt.pipeline import steps_core as core
 from recgpt.pipeline import steps_eval as ev
 from recgpt.pipeline import steps_llm as llm
@@ -42,6 +45,7 @@ def build_stages() -> list[Stage]:
     data = tuple(map(str, r.data_tables))
     compressed, sample, phi, retriever = str(r.compressed), str(r.sample), str(r.phi), str(r.retriever)
     interests, tags, recommendations = str(r.interests), str(r.tags), str(r.recommendations)
+    aligned = str(r.alignment_summary)
     return [
         Stage("data", "load and validate the data", core.stage_data, sections=("data",), outputs=data,
               external_inputs=_source_files),
@@ -56,8 +60,12 @@ def build_stages() -> list[Stage]:
               inputs=data, outputs=(str(r.retriever / SAVED_MODEL),)),
         Stage("interests", "mine interests with the LLM (sampled users)", llm.stage_interests,
               sections=("llm", "interests"), inputs=data + (compressed, sample), outputs=(interests,)),
+        Stage("align", "fine-tune the tag model on the incremental-learning set", align.stage_align,
+              sections=("alignment.enabled", "alignment.incremental", "alignment.trainer", "llm", "tags"),
+              inputs=data + (phi, interests), outputs=(aligned,)),
         Stage("tags", "predict tags with the LLM (sampled users)", llm.stage_tags,
-              sections=("llm", "tags"), inputs=data + (compressed, sample, interests, phi), outputs=(tags,)),
+              sections=("llm", "tags", "alignment.enabled"),
+              inputs=data + (compressed, sample, interests, phi, aligned), outputs=(tags,)),
         Stage("tag_eval", "category hit rate of the tags and of the no-LLM baseline", llm.stage_tag_eval,
               sections=("tag_eval",), inputs=data + (tags, sample, phi), outputs=(str(r.tag_eval),)),
         Stage("retrieve", "retrieve with every method and tune beta on dev", ev.stage_retrieve,
@@ -65,6 +73,10 @@ def build_stages() -> list[Stage]:
                         "evaluation.tune_users", "evaluation.all_users", "evaluation.seed"),
               inputs=data + (retriever, tags, sample),
               outputs=(recommendations, str(r.recommendations_all), str(r.tuning))),
+        Stage("align_eval", "tag hit rates of the base and the tuned model (Table 5)", align.stage_align_eval,
+              sections=("alignment.enabled", "alignment.evaluation", "llm", "tags", "evaluation.ks",
+                        "evaluation.k_main"),
+              inputs=data + (aligned, sample, phi, interests, retriever, str(r.tuning)), outputs=(str(r.table5),)),
         Stage("explanations", "explain the recommended items with the LLM", llm.stage_explanations,
               sections=("llm", "explanations", "evaluation.explain_top"),
               inputs=data + (interests, tags, phi, recommendations, retriever, str(r.tuning)),
@@ -74,7 +86,7 @@ def build_stages() -> list[Stage]:
               inputs=data + (recommendations, str(r.recommendations_all), str(r.tuning), sample),
               outputs=(str(r.metrics), str(r.deciles))),
         Stage("report", "write the report", report,
-              inputs=(str(r.eval), interests, tags, compressed, str(r.llm_usage)),
+              inputs=(str(r.eval), interests, tags, compressed, str(r.llm_usage), str(r.table5)),
               outputs=(str(r.report_md), str(r.report_html))),
     ]
 
@@ -94,6 +106,7 @@ def run_pipeline(
     try:
         return runner.run(until=until, force=force)
     finally:
-        runtime = runner.context.shared.get("llm_runtime")
-        if runtime is not None:
-            runtime.close()
+        for key in ("llm_runtime", "llm_runtime_tuned"):
+            runtime = runner.context.shared.get(key)
+            if runtime is not None:
+                runtime.close()

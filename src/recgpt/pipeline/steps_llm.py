@@ -16,16 +16,21 @@ from recgpt.pipeline.engine import StageContext
 from recgpt.pipeline.steps_core import dataset_of, sample_of
 
 
-def runtime_of(ctx: StageContext):
-    """One :class:`~recgpt.llm.runtime.LLMRuntime` per process, caching to ``RUN/llm/cache.sqlite`` and
-    logging usage to ``RUN/llm/usage.jsonl``."""
-    if "llm_runtime" not in ctx.shared:
+def runtime_of(ctx: StageContext, adapter=None):
+    """One :class:`~recgpt.llm.runtime.LLMRuntime` per process (and one more for a tuned ``adapter``, which
+    the torch engine serves), caching to ``RUN/llm/cache.sqlite`` and logging usage to ``RUN/llm/usage.jsonl``.
+    The adapter's content hash is part of every cache key, so tuned answers never mix with the base's."""
+    key = "llm_runtime" if adapter is None else "llm_runtime_tuned"
+    if key not in ctx.shared:
         from recgpt.llm.runtime import LLMRuntime
 
         run = ctx.run
         run.llm.mkdir(parents=True, exist_ok=True)
-        ctx.shared["llm_runtime"] = LLMRuntime(ctx.config.llm, cache_path=run.llm_cache, usage_path=run.llm_usage)
-    return ctx.shared["llm_runtime"]
+        config = ctx.config.llm
+        if adapter is not None:
+            config = config.model_copy(update={"backend": "torch.v1"}).with_options("torch", adapter=str(adapter))
+        ctx.shared[key] = LLMRuntime(config, cache_path=run.llm_cache, usage_path=run.llm_usage)
+    return ctx.shared[key]
 
 
 def vectors_of(ctx: StageContext):
@@ -58,14 +63,17 @@ def stage_interests(ctx: StageContext) -> dict:
 
 def stage_tags(ctx: StageContext) -> dict:
     """LLM_IT per (user, interest), post-checked, mapped to categories by phi: ``stages/tags.parquet`` holds
-    every tag with ``passed_checks`` (the retriever keeps the passing ones)."""
+    every tag with ``passed_checks`` (the retriever keeps the passing ones). With alignment on, the tuned
+    adapter answers (through the torch engine)."""
+    from recgpt.pipeline.steps_align import tuned_adapter
     from recgpt.stages.phi import TagToCategory
     from recgpt.stages.runner import run_tags
 
     run = ctx.run
-    outcome = run_tags(run, dataset_of(ctx), runtime_of(ctx), ctx.config.tags, TagToCategory.load(run.phi),
-                       vectors_of(ctx), replace=True)
-    return outcome_summary(outcome)
+    adapter = tuned_adapter(ctx)
+    outcome = run_tags(run, dataset_of(ctx), runtime_of(ctx, adapter), ctx.config.tags,
+                       TagToCategory.load(run.phi), vectors_of(ctx), replace=True)
+    return {**outcome_summary(outcome), "model": "tuned" if adapter else "base"}
 
 
 def stage_tag_eval(ctx: StageContext) -> dict:

@@ -1,0 +1,89 @@
+"""Typed configuration of the alignment area (YAML block ``alignment``). Imports nothing heavy.
+
+    alignment:
+      enabled: true                     # recgpt run: build the set and fine-tune before the tags stage
+      incremental: {window: last_n, last_n: 3, per_user: 80, per_category: 2, max_users: 600}
+      trainer: {method: lora, epochs: 2, lr: 0.0002}
+      evaluation: {users: 200, leaves: 200}
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from recgpt.config import StrictConfig
+
+
+class IncrementalConfig(StrictConfig):
+    """The incremental-learning set of the tag task (report 2.2.2): a user's recent reliable behaviors of the
+    training fold become the tags to predict from the history before them."""
+
+    window: Literal["last_n", "days"] = Field(
+        "last_n", description="targets: the last N reliable behaviors (sparse data) or those of the last N days")
+    last_n: int = Field(3, ge=1, description="window=last_n: behaviors per user taken as targets")
+    days: int = Field(14, ge=1, description="window=days: days before each user's last behavior")
+    skip_last: int = Field(
+        0, ge=0, description="end the window this many behaviors before the user's last one (an older window, "
+                             "for the without/with incremental-learning comparison)")
+    positions: Literal["window", "all"] = Field(
+        "window", description="window: one cut before the window; all: a cut before every behavior (a bigger set)")
+    horizon: int = Field(3, ge=1, description="positions=all: the next behaviors after each cut that are targets")
+    min_history: int = Field(1, ge=1, description="behaviors a user must have before a cut")
+    purify: Literal["rules", "none"] = Field(
+        "rules", description="rules: drop targets whose tag the tag stage's post-checks would reject")
+    per_user: int = Field(80, ge=1, description="balancing, first stage: at most this many targets per user")
+    per_category: int = Field(2, ge=1, description="balancing, second stage: at most this many per phi category")
+    tag_words: int = Field(6, ge=2, description="a target's tag: its title shortened to this many words")
+    max_users: int | None = Field(None, ge=1, description="a seeded sample of users (None: every user)")
+    holdout_share: float = Field(0.05, ge=0, lt=1, description="share of samples held out for early stopping")
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _window_fits(self) -> "IncrementalConfig":
+        if self.positions == "all" and self.window == "days":
+            raise ValueError("positions=all cuts before every behavior; window=days applies to positions=window")
+        return self
+
+
+class TrainerConfig(StrictConfig):
+    """Supervised fine-tuning of the embedded model on a training set (loss on the completion only)."""
+
+    method: Literal["lora", "full"] = Field("lora", description="LoRA adapters on every linear layer, or all weights")
+    lora_r: int = Field(16, ge=1)
+    lora_alpha: int = Field(32, ge=1)
+    lora_dropout: float = Field(0.05, ge=0, lt=1)
+    epochs: float = Field(2.0, gt=0)
+    lr: float = Field(2e-4, gt=0, description="peak learning rate (warm-up then linear decay)")
+    batch_size: int = Field(8, ge=1)
+    grad_accum: int = Field(1, ge=1)
+    max_length: int = Field(768, ge=64, description="prompt + completion tokens; longer samples are left out")
+    eval_every: int = Field(50, ge=1, description="optimizer steps between held-out evaluations and checkpoints")
+    patience: int = Field(3, ge=1, description="held-out evaluations without improvement before stopping")
+    bf16: bool = Field(True, description="bfloat16 autocast on the CPU's AMX units (False: float32)")
+    threads: int | None = Field(None, ge=1, description="torch CPU threads (default: all cores)")
+    seed: int = 0
+
+
+class Table5Config(StrictConfig):
+    """The tag HR@K comparison of the base and the tuned model (report Table 5)."""
+
+    users: int | None = Field(200, ge=1, description="`recgpt align evaluate`: seeded test users (the pipeline "
+                                                     "uses its evaluation sample)")
+    seed: int = 0
+    ks: list[int] = Field(default_factory=lambda: [5, 10, 30])
+    interests_per_user: int = Field(3, ge=1, description="interests per user when the interest stage has not "
+                                                         "mined any (the user's most frequent history categories)")
+    leaves: int = Field(200, ge=2, description="title clusters of the finer granularity")
+
+
+class AlignmentConfig(StrictConfig):
+    """The alignment block of a pipeline configuration."""
+
+    enabled: bool = Field(False, description="recgpt run: build the tag task's incremental-learning set and "
+                                             "fine-tune before the tags stage, which then uses the tuned adapter "
+                                             "through the torch engine")
+    incremental: IncrementalConfig = Field(default_factory=IncrementalConfig)
+    trainer: TrainerConfig = Field(default_factory=TrainerConfig)
+    evaluation: Table5Config = Field(default_factory=Table5Config)

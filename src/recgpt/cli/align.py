@@ -1,0 +1,132 @@
+"""``recgpt align``: training sets for the stage models, fine-tuning, and the report's Table 5.
+
+    recgpt align --run runs/office                         # build the incremental-learning set, then fine-tune
+    recgpt align build-il --run runs/office --set incremental.positions=all
+    recgpt align train --run runs/office --set trainer.method=full
+    recgpt align train --run runs/office --set-name tags-il-new --name tags-il-continued --from-adapter \\
+        runs/office/alignment/models/tags-il/adapter   # incremental learning: continue on a newer window
+    recgpt align evaluate --run runs/office --users 200    # tag HR@K, base against tuned (Table 5)
+
+Settings come from ``--config`` (a pipeline YAML with an ``alignment`` block, or the block alone), else from
+``RUN/config.yaml``, then ``--set KEY=VALUE`` (keys of the alignment block: ``incremental.last_n=5``).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from recgpt.runfolder import RunFolder
+
+align_app = typer.Typer(help="Align the stage models: training sets from logs, fine-tuning, Table 5.")
+
+RUN = typer.Option(..., "--run", help="run folder with data/ and phi/ (see `recgpt data load`, `recgpt train-phi`)")
+CONFIG = typer.Option(None, "--config", "-c", help="YAML with an alignment block (a pipeline YAML works)")
+SETTINGS = typer.Option([], "--set", help="one alignment key, e.g. trainer.epochs=1 (repeatable)")
+SET_NAME = typer.Option("tags-il", "--set-name", help="training set name: RUN/alignment/sets/<name>.parquet")
+MODEL_NAME = typer.Option("tags-il", "--name", help="tuned model name: RUN/alignment/models/<name>/")
+
+
+def _configs(run: RunFolder, config: Optional[Path], settings: list[str]):
+    """(alignment, tags, llm) configuration blocks of the run or ``--config``."""
+    from recgpt.alignment.config import AlignmentConfig
+    from recgpt.cli.stages import block_config
+    from recgpt.config import load_block
+    from recgpt.llm.config import LLMConfig
+    from recgpt.stages.config import TagsConfig
+
+    path = config if config is not None else (run.config if run.config.exists() else None)
+    alignment = load_block(AlignmentConfig, path, "alignment", settings=settings)
+    return alignment, block_config(config, run, "tags", TagsConfig, {}), block_config(config, run, "llm", LLMConfig, {})
+
+
+def _build(run: RunFolder, config, settings, name: str):
+    from recgpt.alignment.runner import build_incremental_set
+    from recgpt.stages.phi import TagToCategory
+    from recgpt.stages.runner import load_run_dataset
+
+    alignment, tags, llm = _configs(run, config, settings)
+    training_set = build_incremental_set(run, load_run_dataset(run), TagToCategory.load(run.phi), tags,
+                                         alignment.incremental, llm, name)
+    typer.echo(f"{len(training_set.split('train'))} training + {len(training_set.split('heldout'))} held-out "
+               f"samples -> {run.training_set(name)} (and .jsonl)")
+    typer.echo(json.dumps(training_set.counts, indent=1))
+
+
+def _train(run: RunFolder, config, settings, set_name: str, name: str, from_adapter: Optional[Path]):
+    from recgpt.alignment.runner import tune
+
+    alignment, tags, llm = _configs(run, config, settings)
+    result = tune(run, tags, alignment.trainer, llm, set_name, name, from_adapter)
+    typer.echo(f"{result.manifest['method']} -> {result.folder}")
+    typer.echo(json.dumps(result.manifest["metrics"], indent=1))
+
+
+@align_app.callback(invoke_without_command=True)
+def align(ctx: typer.Context, run: Optional[Path] = typer.Option(None, "--run", help="run folder"),
+          config: Optional[Path] = CONFIG, settings: list[str] = SETTINGS) -> None:
+    """Build the tag task's incremental-learning set, then fine-tune the tag model on it (resumable)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if run is None:
+        typer.echo(ctx.get_help())
+        raise typer.Exit(2)
+    _build(RunFolder(run), config, settings, "tags-il")
+    _train(RunFolder(run), config, settings, "tags-il", "tags-il", None)
+
+
+@align_app.command("build-il")
+def build_il(run: Path = RUN, config: Optional[Path] = CONFIG, settings: list[str] = SETTINGS,
+             name: str = SET_NAME) -> None:
+    """The incremental-learning set of the tag task (report 2.2.2) -> RUN/alignment/sets/<name>.parquet."""
+    _build(RunFolder(run), config, settings, name)
+
+
+@align_app.command("train")
+def train_command(run: Path = RUN, config: Optional[Path] = CONFIG, settings: list[str] = SETTINGS,
+                  set_name: str = SET_NAME, name: str = MODEL_NAME,
+                  from_adapter: Optional[Path] = typer.Option(None, "--from-adapter",
+                                                              help="continue this LoRA adapter (incremental)")) -> None:
+    """Fine-tune the tag model on a training set -> RUN/alignment/models/<name>/ (a killed run resumes)."""
+    _train(RunFolder(run), config, settings, set_name, name, from_adapter)
+
+
+@align_app.command("evaluate")
+def evaluate_command(
+    run: Path = RUN, config: Optional[Path] = CONFIG, settings: list[str] = SETTINGS,
+    models: list[str] = typer.Option(["tags-il"], "--model", help="tuned model name(s) under RUN/alignment/models"),
+    users: Optional[int] = typer.Option(None, "--users", help="seeded test users (default: evaluation.users)"),
+) -> None:
+    """Report Table 5: tag HR@K of the base and the tuned model(s) on the same test users, beside the no-LLM
+    baselines, at the category and leaf granularity -> RUN/alignment/table5.json."""
+    from recgpt.alignment.evaluate import evaluate_tag_models
+    from recgpt.alignment.trainer import TrainingResult, finished_result
+    from recgpt.errors import MissingInputError
+    from recgpt.stages.context import sample_users
+    from recgpt.stages.phi import TagToCategory
+    from recgpt.stages.runner import load_run_dataset
+
+    folder = RunFolder(run)
+    alignment, tags, llm = _configs(folder, config, settings)
+    table_config = alignment.evaluation.model_copy(update={"users": users or alignment.evaluation.users})
+    adapters: dict[str, Optional[Path]] = {"base": None}
+    for name in models:
+        result: Optional[TrainingResult] = finished_result(folder.tuned_model(name))
+        if result is None or result.adapter is None:
+            raise MissingInputError(f"{folder.tuned_model(name)}: no finished LoRA training here "
+                                    f"(run `recgpt align train --run {run} --name {name}`)")
+        adapters[name] = result.adapter
+    dataset = load_run_dataset(folder)
+    chosen = sample_users(dataset, table_config.users, table_config.seed, "test")
+    table, _ = evaluate_tag_models(folder, dataset, TagToCategory.load(folder.phi), tags, llm, adapters, chosen,
+                                   table_config, folder.alignment / "evaluation-cache.sqlite")
+    table.write(folder.table5)
+    typer.echo(table.as_markdown())
+    typer.echo(f"-> {folder.table5}")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(align_app, name="align")

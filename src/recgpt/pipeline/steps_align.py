@@ -1,0 +1,108 @@
+"""The alignment stages of the pipeline: fine-tune the tag model before the tags stage, then measure it.
+
+``align`` builds the tag task's incremental-learning set from the training fold and fine-tunes the embedded
+model on it (``RUN/alignment/``); the tags stage then answers through the torch engine with the tuned
+adapter. ``align_eval`` writes Table 5 (tag HR@K of the base and the tuned model on the sampled users, at
+the category and the finer leaf granularity, beside the no-LLM baselines) and the downstream comparison:
+tags-only and fused retrieval with the base model's tags and with the tuned model's, at the beta tuned on
+dev. With ``alignment.enabled: false`` both stages only record that they are off.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from recgpt.pipeline.artifacts import read_json, write_json
+from recgpt.pipeline.engine import StageContext
+from recgpt.pipeline.steps_core import dataset_of, sample_of
+
+
+def tuned_adapter(ctx: StageContext) -> Path | None:
+    """The tuned tag model's LoRA adapter when alignment is on and has run, else None."""
+    if not ctx.config.alignment.enabled:
+        return None
+    summary = read_json(ctx.run.alignment_summary, {})
+    return Path(summary["adapter"]) if summary.get("adapter") else None
+
+
+def stage_align(ctx: StageContext) -> dict:
+    """Build ``RUN/alignment/sets/tags-il.parquet`` and fine-tune ``RUN/alignment/models/tags-il/`` (a killed
+    training resumes; a finished one is reused); ``RUN/alignment/summary.json`` names the adapter."""
+    run, cfg = ctx.run, ctx.config.alignment
+    if not cfg.enabled:
+        write_json(run.alignment_summary, {"enabled": False})
+        return {"enabled": False}
+    from recgpt.alignment.runner import IL_MODEL, IL_SET, build_incremental_set, tune
+    from recgpt.stages.phi import TagToCategory
+
+    training_set = build_incremental_set(run, dataset_of(ctx), TagToCategory.load(run.phi), ctx.config.tags,
+                                         cfg.incremental, ctx.config.llm, IL_SET)
+    result = tune(run, ctx.config.tags, cfg.trainer, ctx.config.llm, IL_SET, IL_MODEL)
+    if result.adapter is None:
+        raise ValueError("alignment in the pipeline serves a LoRA adapter: set alignment.trainer.method: lora")
+    metrics = result.manifest["metrics"]
+    summary = {"enabled": True, "adapter": str(result.adapter), "samples": result.manifest["samples"],
+               "set_counts": training_set.counts, **metrics}
+    write_json(run.alignment_summary, summary)
+    return {"samples": result.manifest["samples"]["train"], "steps": metrics["steps"],
+            "last_loss": metrics["last_loss"], "best_eval_loss": metrics["best_eval_loss"],
+            "tokens_per_s": metrics["tokens_per_s"]}
+
+
+def stage_align_eval(ctx: StageContext) -> dict:
+    """Table 5 and the downstream comparison (``RUN/alignment/table5.json``) on the sampled users."""
+    run, cfg = ctx.run, ctx.config.alignment
+    adapter = tuned_adapter(ctx)
+    if adapter is None:
+        write_json(run.table5, {"enabled": False})
+        return {"enabled": False}
+    from recgpt.alignment.evaluate import evaluate_tag_models
+    from recgpt.stages.phi import TagToCategory
+
+    dataset, users = dataset_of(ctx), sample_of(ctx)
+    table, tag_tables = evaluate_tag_models(
+        run, dataset, TagToCategory.load(run.phi), ctx.config.tags, ctx.config.llm,
+        {"base": None, "tuned": adapter}, users, cfg.evaluation, run.llm_cache)
+    out = {"enabled": True, **table.__dict__, "downstream": downstream(ctx, tag_tables, users)}
+    write_json(run.table5, out)
+    k = max(table.ks)
+    return {f"{name} category HR@{k}": round(table.rows[name]["category"][f"HR@{k}"], 4)
+            for name in ("base", "tuned", "history")}
+
+
+def downstream(ctx: StageContext, tag_tables: dict, users: list[str]) -> dict:
+    """Tags-only (beta 0) and fused (the beta tuned on dev) retrieval metrics with each model's tags, on the
+    sampled users that have tags from both models."""
+    from recgpt.data.catalog import Catalog
+    from recgpt.pipeline.evaluate import method_metrics
+    from recgpt.retrieval.saved import load_model
+
+    cfg = ctx.config.evaluation
+    dataset = dataset_of(ctx)
+    beta = read_json(ctx.run.tuning, {}).get("beta_tuned", 1.0)
+    tags = {name: _passed_tags(table) for name, table in tag_tables.items()}
+    both = [u for u in users if all(tags[name].get(u) for name in tags)]
+    if not both:
+        return {"users": 0, "beta": beta, "k": cfg.k_main}
+    model = load_model(ctx.run.retriever)
+    model.use_history(dataset, "test")
+    catalog = Catalog.from_table(dataset.items)
+    popularity = catalog.counts(dataset.events)
+    targets_of = {r["user_id"]: r["item_id"] for r in dataset.holdout.to_pylist() if r["fold"] == "test"}
+    targets = catalog.positions([targets_of.get(u) for u in both], missing=-1)
+    out: dict = {"users": len(both), "beta": beta, "k": cfg.k_main}
+    k = max(cfg.ks)
+    for name, user_tags in tags.items():
+        for method, b in (("tags-only", 0.0), ("fused", beta)):
+            recs = model.recommend(both, k, tags=user_tags, beta=b)
+            out[f"{name} {method}"] = method_metrics(recs.item_index, targets, catalog.category, popularity, cfg.ks)
+    return out
+
+
+def _passed_tags(table) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for r in table.to_pylist():
+        if r["passed_checks"] and r["tag"] and r["tag"] not in out.setdefault(r["user_id"], []):
+            out[r["user_id"]].append(r["tag"])
+    return out
+

@@ -1,0 +1,74 @@
+"""Table 5 (tag HR@K of the next interaction's class) on the tiny data set, with a known answer at both
+granularities, and the leaf clusters it uses."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from stages_fixtures import tiny_dataset
+
+from recgpt.alignment.evaluate import Leaves, Table5, hit_table
+from recgpt.stages.tags import TAGS_SCHEMA
+
+# four product types: spiral notebooks, other notebooks, pens and markers, calculators
+KEYWORDS = [("spiral",), ("notebook",), ("pen", "marker"), ("calculator",)]
+
+
+def fake_embed(texts: list[str]) -> np.ndarray:
+    out = np.zeros((len(texts), len(KEYWORDS)), dtype=np.float32)
+    for row, text in enumerate(texts):
+        lower = text.lower()
+        column = next(i for i, words in enumerate(KEYWORDS) if any(w in lower for w in words))
+        out[row, column] = 1.0
+    return out
+
+
+def _tags(*rows) -> pa.Table:
+    return pa.Table.from_pylist([{"user_id": u, "tag": t, "interest": "x", "reason": "", "category": c,
+                                  "passed_checks": ok, "failed_check": None if ok else "vague"}
+                                 for u, t, c, ok in rows], schema=TAGS_SCHEMA)
+
+
+@pytest.fixture(scope="module")
+def leaves():
+    titles = tiny_dataset().items.column("title").to_pylist()
+    return Leaves.fit(titles, 4, seed=0, embed=fake_embed)
+
+
+def test_leaves_group_titles_and_tags_by_product_type(leaves):
+    spiral, hard_cover, pens, calculator = leaves.of(["Five Star Spiral Notebook", "Moleskine Hard Cover Notebook",
+                                                      "gel pens", "graphing calculator"])
+    assert len({spiral, hard_cover, pens, calculator}) == 4
+    assert leaves.of(["spiral notebook college ruled"]) == [spiral]
+    assert leaves.of(["Sharpie Fine Point Permanent Markers"]) == [pens]
+
+
+def test_hit_rates_at_both_granularities_have_the_known_answer(leaves):
+    dataset = tiny_dataset()
+    # test targets: u1 -> n2 (spiral notebook), u2 -> c2 (calculator), u3 -> n2 (spiral notebook)
+    tags = _tags(("u1", "gel pens", "Pens", True), ("u1", "retractable gel pens", "Pens", True),
+                 ("u1", "hard cover notebook", "Notebooks", True),
+                 ("u2", "graphing calculator", "Calculators", False),  # removed by the post-checks: not counted
+                 ("u3", "spiral notebook", "Notebooks", True))
+    rows = hit_table({"model": tags}, dataset, ["u1", "u2", "u3"], [1, 2], leaves)
+    # u1 ranks Pens (2 tags) before Notebooks: a category hit at 2, but the hard-cover leaf is not the spiral one
+    assert rows["model"]["category"]["HR@1"] == pytest.approx(1 / 3)  # u3 only
+    assert rows["model"]["category"]["HR@2"] == pytest.approx(2 / 3)
+    assert rows["model"]["leaf"]["HR@2"] == pytest.approx(1 / 3)
+    # history (train + dev): u1 Pens x3, Notebooks; u2 Calculators x2, Pens; u3 Notebooks x2, Calculators, Pens
+    assert rows["history"]["category"]["HR@1"] == pytest.approx(2 / 3)
+    assert rows["history"]["leaf"]["HR@1"] == pytest.approx(1 / 3)  # u2's calculators; u3's notebooks are mixed
+    assert rows["popularity"]["category"]["HR@1"] == 0.0  # Pens, nobody's next category
+
+
+def test_table5_round_trips_and_prints_both_granularities(tmp_path):
+    row = {"HR@5": 0.5, "mean_list": 2.0}
+    table = Table5([5], 2, {"mined": 0, "history_categories": 2},
+                   {"base": {"category": row, "leaf": row}},
+                   {"base": {"valid_json": 1.0, "pass_rate": 0.25, "tags_per_user": 3.0, "tokens_per_answer": 40.0,
+                             "seconds_per_user": 1.5, "calls": 6, "adapter": None}})
+    again = Table5.read(table.write(tmp_path / "table5.json"))
+    assert again == table
+    text = again.as_markdown()
+    assert "| base | 0.500 | 0.500 |" in text and "| base | 1.000 | 0.250 | 3.0 | 40.0 | 1.50 |" in text
