@@ -68,8 +68,10 @@ def register(app: typer.Typer) -> None:
     def evaluate_retrievers(
         run: Path = typer.Option(..., "--run", help="run folder with data/ and a trained retriever/"),
         fold: str = typer.Option("test", "--fold", help="dev | test"),
+        untuned: bool = typer.Option(False, "--untuned-baselines", help="baselines with their defaults, fitted on "
+                                     "train (default: tuned on dev, refitted on train + dev for test)"),
     ) -> None:
-        """Quality table of popular, EASE, item-kNN and the trained retriever (beta 1, 0, tuned on dev)."""
+        """Quality table of popular, EASE, item-kNN (tuned on dev) and the trained retriever (beta 1, 0, tuned)."""
         from recgpt.retrieval.evaluate import pivot, write_table
         from recgpt.retrieval.quality import quality_rows
         from recgpt.retrieval.saved import load_model
@@ -79,7 +81,8 @@ def register(app: typer.Typer) -> None:
         evaluation = _evaluation_config(folder)
         rows = quality_rows(load_run_dataset(folder), load_model(folder.retriever), fold=fold,
                             tags_path=folder.tags if folder.tags.exists() else None, grid=evaluation.beta_grid,
-                            max_users=evaluation.tune_users, seed=evaluation.seed)
+                            max_users=evaluation.tune_users, seed=evaluation.seed, tune_baselines=not untuned,
+                            memory_gb=evaluation.memory_gb)
         path = write_table(rows, folder.retriever / f"metrics_{fold}.parquet")
         typer.echo(pivot(rows))
         typer.echo(f"written: {path} and {path.with_suffix('.json')}")

@@ -9,6 +9,7 @@ LLM runtime from ``recgpt.llm``, the stages and phi from ``recgpt.stages``, the 
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -31,6 +32,15 @@ class EvaluationConfig(StrictConfig):
     ks: list[int] = Field(default_factory=lambda: [10, 20, 50], description="cut-offs of every metric")
     k_main: int = Field(20, ge=1, description="the cut-off of the headline figures and the Matthew plot")
     classic: Literal["ease", "itemknn"] = Field("ease", description="the classic collaborative baseline")
+    classic_options: dict[str, float | int | None] = Field(
+        default_factory=dict, description="fixed options of the classic baseline, e.g. {max_items: 20000} for EASE "
+        "on the most popular items of a large catalog, {block: 1024} for item-kNN")
+    tune_baselines: bool = Field(True, description="tune the classic baseline on dev over classic_grid, then refit it "
+                                 "on train + dev for the test figures (false: its defaults, fitted on train)")
+    classic_grid: dict[str, list[float]] | None = Field(
+        None, description="values tried on dev per option (None: recgpt.retrieval.tuning.BASELINE_GRIDS)")
+    memory_gb: float | None = Field(None, gt=0, description="memory budget of the pre-flight check (None: the "
+                                    "memory available when the run starts)")
     beta_grid: list[float] = Field(
         default_factory=lambda: list(BETA_GRID),
         description="fusion weights tried on the dev fold (item-title tags, no LLM) to pick the fused beta",
@@ -38,6 +48,18 @@ class EvaluationConfig(StrictConfig):
     tune_users: int | None = Field(1500, ge=1, description="dev users used to tune beta (None = all)")
     all_users: bool = Field(True, description="also evaluate the methods that need no LLM on every test user")
     explain_top: int = Field(10, ge=1, description="fused recommendations per sampled user that get explanations")
+
+    def classic_grid_or_default(self) -> dict[str, list]:
+        from recgpt.retrieval.tuning import BASELINE_GRIDS
+
+        if not self.tune_baselines:
+            return {}
+        return dict(BASELINE_GRIDS.get(self.classic, {}) if self.classic_grid is None else self.classic_grid)
+
+    def largest_classic_options(self) -> dict:
+        """The classic baseline's options with the largest value of each grid entry (the memory check's case)."""
+        grid = {key: max(values) for key, values in self.classic_grid_or_default().items() if values}
+        return {**grid, **self.classic_options}
 
     @model_validator(mode="after")
     def _k_main_is_a_k(self) -> "EvaluationConfig":
@@ -51,7 +73,8 @@ class EvaluationConfig(StrictConfig):
 class PipelineConfig(StrictConfig):
     """Everything ``recgpt run`` reads. Each stage fingerprints only the blocks it declares."""
 
-    name: str = Field("recgpt", description="a label for the run, shown in the report")
+    name: str = Field("recgpt", description="a label for the run, shown in the report; the default run folder "
+                      "is runs/<name>")
     data: DataConfig = Field(default_factory=DataConfig)
     compression: CompressionConfig = Field(default_factory=CompressionConfig)
     llm: LLMConfig = Field(default_factory=LLMConfig)
@@ -78,6 +101,13 @@ class PipelineConfig(StrictConfig):
                                      f"runs every LLM stage on the evaluation sample; remove {name}.{key}")
                 block.__dict__[key] = value  # derived, not set by the user: keep it out of model_fields_set
         return self
+
+    def default_run_dir(self) -> Path:
+        """``runs/<name>`` (characters other than letters, digits, ``.``, ``_`` and ``-`` become ``-``): two
+        configuration files of the same file name in different folders get different run folders when their
+        ``name`` differs."""
+        safe = re.sub(r"[^A-Za-z0-9._-]+", "-", self.name).strip("-.") or "recgpt"
+        return Path("runs") / safe
 
     def to_yaml(self) -> str:
         """The resolved configuration, without the stage blocks' sample keys (they follow ``evaluation``)."""

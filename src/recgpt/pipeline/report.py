@@ -46,7 +46,9 @@ def _ci_halfwidth(p: float, n: int, z: float = 1.96) -> float:
 def method_labels(metrics: dict) -> dict[str, str]:
     labels = dict(METHODS)
     if metrics.get("classic_name"):
-        labels["classic"] = f"Classic baseline ({metrics['classic_name']})"
+        options = metrics.get("classic_options")
+        tuned = " tuned on dev, refit on train + dev" if metrics.get("classic_tuned") else ""
+        labels["classic"] = f"Classic baseline ({metrics['classic_name']}{', ' + options if options else ''}{tuned})"
     if metrics.get("beta_tuned") is not None:
         labels["fused"] = f"TAR fused (beta={metrics['beta_tuned']:g}, tuned on dev)"
     return labels
@@ -56,7 +58,9 @@ def verdict_blocks(metrics: dict, k: int) -> list:
     """The answer first: fused against collaborative-only on the same users, per dimension."""
     m = metrics["sample"]["methods"]
     if "fused" not in m or "collaborative" not in m:
-        return [Paragraph("The fused and collaborative-only lists are missing; no verdict.")]
+        why = ("No sampled user has LLM tags (see the table of users with item-title tags below)"
+               if not metrics["sample"].get("users") else "The fused and collaborative-only lists are missing")
+        return [Heading("Does RecGPT beat the collaborative baseline on this data?"), Paragraph(f"{why}; no verdict.")]
     collab = m["collaborative"]
     n = metrics["sample"]["users"]
     noise = _ci_halfwidth(collab[f"recall@{k}"], n)
@@ -94,33 +98,49 @@ def verdict_blocks(metrics: dict, k: int) -> list:
     elif "tags-only" in m:
         items.append(line(f"Tags alone (beta=0), Recall@{k}", f"recall@{k}", method="tags-only"))
     note = (
-        f"Measured on the same {n} seeded test user{'s' if n != 1 else ''} for every method. With {n} "
+        f"Measured on the same {n} seeded test user{'s' if n != 1 else ''} with LLM tags for every method. With {n} "
         f"user{'s' if n != 1 else ''} a single Recall@{k} "
         f"value carries a 95% interval of about ±{noise:.3f}, so accuracy differences smaller than that are noise."
     )
     return [Heading("Does RecGPT beat the collaborative baseline on this data?"), Bullets(items), Paragraph(note)]
 
 
+def _users(block: dict, name: str) -> str:
+    return str(block["methods"][name].get("users", block.get("users", "?")))
+
+
 def accuracy_blocks(metrics: dict, ks: list[int], labels: dict[str, str], fig_dir: Path) -> list:
     sample = metrics["sample"]
     methods = [name for name in METHODS if name in sample["methods"]]
-    header = ["method"] + [f"{m}@{k}" for k in ks for m in ("Recall", "NDCG")]
-    rows = [[labels[name]] + [_fmt(sample["methods"][name][f"{m}@{k}"]) for k in ks for m in ("recall", "ndcg")]
-            for name in methods]
-    blocks: list = [
-        Heading("Accuracy"),
-        TableBlock(header, rows, caption=f"Test fold, full ranking of the catalog, history excluded; "
-                   f"{sample['users']} sampled users (the users the LLM stages ran on).",
-                   highlight_rows={methods.index("fused")} if "fused" in methods else set()),
-    ]
+    header = ["method", "users"] + [f"{m}@{k}" for k in ks for m in ("Recall", "NDCG")]
+
+    def table_rows(block: dict, names: list[str]) -> list[list[str]]:
+        return [[labels[n], _users(block, n)] + [_fmt(block["methods"][n][f"{m}@{k}"]) for k in ks
+                                                 for m in ("recall", "ndcg")] for n in names]
+
+    blocks: list = [Heading("Accuracy")]
+    if methods:
+        blocks.append(TableBlock(header, table_rows(sample, methods), caption=f"Test fold, full ranking of the "
+                      f"catalog, history excluded; the {sample['users']} sampled users with LLM tags (tags-only and "
+                      "fused use those tags).", highlight_rows={methods.index("fused")} if "fused" in methods else set()))
+    titled = metrics.get("sample_title_tags")
+    if titled and titled.get("methods"):
+        names = [n for n in METHODS if n in titled["methods"]]
+        title_labels = {**labels, "tags-only": "TAR tags-only (beta=0), item-title tags",
+                        "fused": labels["fused"].replace("TAR fused", "TAR fused, item-title tags")}
+        rows = [[title_labels[n]] + row[1:] for n, row in zip(names, table_rows(titled, names))]
+        blocks.append(TableBlock(header, rows,
+                                 caption=f"The {titled['users']} sampled users without LLM tags (no interest or tag "
+                                 "survived the checks): their tags-only and fused lists use item-title tags (the titles "
+                                 "of their last items) instead, so they are reported apart from the rows above."))
     everyone = metrics.get("all_users")
     if everyone and everyone.get("methods"):
         names = [n for n in METHODS if n in everyone["methods"]]
-        rows = [[labels[n]] + [_fmt(everyone["methods"][n][f"{m}@{k}"]) for k in ks for m in ("recall", "ndcg")]
-                for n in names]
-        blocks.append(TableBlock(header, rows, caption=f"The methods that need no LLM on all {everyone['users']} "
-                                 "test users (a steadier estimate of the baselines)."))
+        blocks.append(TableBlock(header, table_rows(everyone, names), caption=f"The methods that need no LLM on all "
+                                 f"{everyone['users']} test users (a steadier estimate of the baselines)."))
     values = {n: sample["methods"][n] for n in methods}
+    if not methods:
+        return blocks
     path = plots.grouped_bars(fig_dir / "accuracy.png", methods,
                               [("Recall@K", [f"recall@{k}" for k in ks], values),
                                ("NDCG@K", [f"ndcg@{k}" for k in ks], values)], labels)
@@ -136,6 +156,8 @@ def accuracy_blocks(metrics: dict, ks: list[int], labels: dict[str, str], fig_di
 def diversity_blocks(metrics: dict, ks: list[int], labels: dict[str, str], fig_dir: Path) -> list:
     sample = metrics["sample"]
     methods = [n for n in METHODS if n in sample["methods"]]
+    if not methods:
+        return []
     header = ["method"] + [f"{m}@{k}" for k in ks for m in ("categories", "long tail")] + [f"Gini@{ks[-1]}", f"coverage@{ks[-1]}"]
     rows = []
     for n in methods:
@@ -251,7 +273,9 @@ def build_report(root: Path) -> tuple[Path, Path]:
     model = ((llm.get("options") or {}).get(family_of(backend)) or {}).get("model")
     setup = Bullets([
         f"Data: **{data_name}**; evaluation fold: test (history = train + dev); "
-        f"{metrics['sample']['users']} test user(s) sampled with seed {metrics.get('seed', '?')}.",
+        f"{metrics['sample']['users']} sampled test user(s) with LLM tags"
+        f"{', ' + str(metrics['sample_title_tags']['users']) + ' without (reported apart)' if metrics.get('sample_title_tags') else ''}"
+        f", seed {metrics.get('seed', '?')}.",
         f"LLM: backend `{backend}`, model `{model or 'embedded default'}`.",
         f"Classic baseline: {metrics.get('classic_name', '?')}; fused weight beta = {metrics.get('beta_tuned', '?')} "
         "(chosen on the dev fold).",

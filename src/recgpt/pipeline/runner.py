@@ -44,7 +44,7 @@ def build_stages() -> list[Stage]:
     interests, tags, recommendations = str(r.interests), str(r.tags), str(r.recommendations)
     return [
         Stage("data", "load and validate the data", core.stage_data, sections=("data",), outputs=data,
-              external_inputs=_source_files),
+              external_inputs=_source_files, check=core.check_memory),
         Stage("sample", "draw the seeded sample of test users", core.stage_sample,
               sections=("evaluation.sample_users", "evaluation.seed"), inputs=(str(r.table("holdout")),),
               outputs=(sample,), version="2"),
@@ -62,9 +62,10 @@ def build_stages() -> list[Stage]:
               sections=("tag_eval",), inputs=data + (tags, sample, phi), outputs=(str(r.tag_eval),)),
         Stage("retrieve", "retrieve with every method and tune beta on dev", ev.stage_retrieve,
               sections=("evaluation.ks", "evaluation.k_main", "evaluation.classic", "evaluation.beta_grid",
-                        "evaluation.tune_users", "evaluation.all_users", "evaluation.seed"),
+                        "evaluation.tune_users", "evaluation.all_users", "evaluation.seed",
+                        "evaluation.classic_options", "evaluation.tune_baselines", "evaluation.classic_grid"),
               inputs=data + (retriever, tags, sample),
-              outputs=(recommendations, str(r.recommendations_all), str(r.tuning))),
+              outputs=(recommendations, str(r.recommendations_all), str(r.tuning)), version="2"),
         Stage("explanations", "explain the recommended items with the LLM", llm.stage_explanations,
               sections=("llm", "explanations", "evaluation.explain_top"),
               inputs=data + (interests, tags, phi, recommendations, retriever, str(r.tuning)),

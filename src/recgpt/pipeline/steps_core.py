@@ -53,17 +53,27 @@ def stage_data(ctx: StageContext) -> dict:
     from recgpt.data.store import save_dataset
 
     cfg = ctx.config.data
-    dataset = load_source(cfg.source, cfg.path).validate()
-    if cfg.split == "leave-one-out" or (cfg.split == "auto" and dataset.holdout.num_rows == 0):
-        from recgpt.pipeline.split import leave_one_out
+    from recgpt.data.split import apply_split
 
-        dataset = leave_one_out(dataset, cfg.split_min_events).validate()
+    dataset = apply_split(load_source(cfg.source, cfg.path).validate(), cfg.split, cfg.split_min_events)
     if cfg.max_users is not None:
         dataset = subset_users(dataset, cfg.max_users, cfg.seed).validate()
     save_dataset(dataset, ctx.run.data)
     ctx.shared["dataset"] = dataset
     return {"items": dataset.items.num_rows, "users": dataset.users.num_rows, "events": dataset.events.num_rows,
             "searches": dataset.searches.num_rows, "holdout": dataset.holdout.num_rows}
+
+
+def check_memory(ctx: StageContext) -> None:
+    """Pre-flight, right after the data stage: the classic baseline (with the largest settings its tuning grid
+    tries) must fit in ``evaluation.memory_gb`` or the memory available now; else a clear error before any slow
+    stage (:class:`recgpt.retrieval.memory.MemoryBudgetError`, naming a scalable alternative)."""
+    from recgpt.retrieval.memory import check_fits
+
+    cfg = ctx.config.evaluation
+    n_items = dataset_of(ctx).items.num_rows
+    check_fits(cfg.classic, n_items, cfg.largest_classic_options(), cfg.memory_gb,
+               what="the classic baseline (evaluation.classic)")
 
 
 def stage_sample(ctx: StageContext) -> dict:

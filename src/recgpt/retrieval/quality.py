@@ -39,18 +39,46 @@ def tune_beta(model, dataset, grid=BETA_GRID, k: int = 20, tags=None, max_users:
     return best, scores
 
 
-def baseline_rows(dataset, fold: str = "test", baselines=BASELINES) -> list[dict]:
-    rows = []
+def baseline_rows(dataset, fold: str = "test", baselines=BASELINES, tune: bool = True, grids=None,
+                  max_users: int | None = None, seed: int = 0, memory_gb: float | None = None) -> list[dict]:
+    """Rows of every baseline on ``fold``. With ``tune`` (the default) each baseline's options are tuned on dev
+    over its grid (``grids`` per family, default :data:`recgpt.retrieval.tuning.BASELINE_GRIDS`; the options in
+    ``baselines`` stay fixed unless the grid names them) and, for the test figures, refitted on train + dev;
+    the method label names the chosen options, and rows ``dev_recall <options>`` (fold dev) record the grid.
+    Without ``tune``: ``baselines`` options, fitted on train (the untuned figures). Every baseline is checked
+    against the memory budget before anything is fitted."""
+    from recgpt.retrieval.memory import check_fits
+    from recgpt.retrieval.tuning import BASELINE_GRIDS, describe, fit_for_test, tune_baseline
+
+    n_items = dataset.items.num_rows
+    plans = {}
     for name, options in baselines.items():
-        rows += evaluate(create(name, **options).fit(dataset, "dev"), dataset, fold, name)
+        grid = (grids or {}).get(name, BASELINE_GRIDS.get(name, {})) if tune else {}
+        fixed = {k: v for k, v in options.items() if k not in grid}
+        check_fits(name, n_items, {**fixed, **{k: max(v) for k, v in grid.items() if v}}, memory_gb,
+                   what="the baseline")
+        plans[name] = (grid, fixed)
+    rows = []
+    for name, (grid, fixed) in plans.items():
+        if not tune:
+            rows += evaluate(create(name, **fixed).fit(dataset, "dev"), dataset, fold, name)
+            continue
+        chosen, tried = tune_baseline(name, dataset, grid, fixed, 20, max_users, seed)
+        model = fit_for_test(name, chosen, dataset) if fold == "test" else create(name, **chosen).fit(dataset, "dev")
+        label = f"{name} ({describe(chosen)}, tuned on dev)" if grid else name
+        rows += evaluate(model, dataset, fold, label)
+        rows += [dict(method=name, fold="dev", metric=f"dev_recall {describe(p)}", k=20, value=r) for p, r in tried]
     return rows
 
 
 def quality_rows(dataset, model, fold: str = "test", tags_path: str | Path | None = None, name: str = "tar",
-                 baselines: bool = True, grid=BETA_GRID, max_users: int | None = None, seed: int = 0) -> list[dict]:
-    """Tidy rows for the baselines (optional) and ``model`` at beta 1, 0 and tuned. Also rows ``beta_tuned``
-    and ``dev_recall_beta=<b>`` (k=20) that record the tuning."""
-    rows = baseline_rows(dataset, fold) if baselines else []
+                 baselines: bool = True, grid=BETA_GRID, max_users: int | None = None, seed: int = 0,
+                 tune_baselines: bool = True, memory_gb: float | None = None) -> list[dict]:
+    """Tidy rows for the baselines (optional; tuned on dev and refitted on train + dev unless
+    ``tune_baselines`` is false) and ``model`` at beta 1, 0 and tuned. Also rows ``beta_tuned`` and
+    ``dev_recall_beta=<b>`` (k=20) that record the tuning."""
+    rows = baseline_rows(dataset, fold, tune=tune_baselines, max_users=max_users, seed=seed,
+                         memory_gb=memory_gb) if baselines else []
     tags = load_tag_table(tags_path) if tags_path else None
     beta, scores = tune_beta(model, dataset, grid, 20, tags, max_users, seed)
     log.info("%s: beta tuned on dev = %g; dev recall@20 by beta: %s", name, beta,
