@@ -101,3 +101,15 @@ def test_baseline_rows_are_labelled_with_the_options_chosen_on_dev(planted):
     dev = {r["metric"]: r["value"] for r in rows if r["fold"] == "dev"}
     assert set(dev) == {"dev_recall neighbors=1", "dev_recall neighbors=9"}
     assert dev["dev_recall neighbors=9"] > dev["dev_recall neighbors=1"]
+
+
+def test_the_sequential_reference_early_stops_on_dev_and_keeps_its_best_epoch(planted):
+    model = create("sasrec", dim=16, n_layers=1, max_len=10, epochs=12, batch=8, lr=1e-2, eval_every=2,
+                   patience=2).fit(planted, "dev")
+    devs = [e["dev"] for e in model.training_log if "dev" in e]
+    assert devs and len(model.training_log) <= 12
+    from recgpt.retrieval.evaluate import holdout_targets
+    from recgpt.retrieval.metrics import recall_at_k
+
+    users, targets = holdout_targets(planted, "dev", model.catalog)
+    assert recall_at_k(model.recommend(users, 20).item_index, targets, 20) == pytest.approx(max(devs))

@@ -70,6 +70,9 @@ def register(app: typer.Typer) -> None:
         fold: str = typer.Option("test", "--fold", help="dev | test"),
         untuned: bool = typer.Option(False, "--untuned-baselines", help="baselines with their defaults, fitted on "
                                      "train (default: tuned on dev, refitted on train + dev for test)"),
+        sequential: bool = typer.Option(False, "--sequential", help="also train and evaluate the sequential "
+                                        "reference SASRec (registry 'sasrec'; minutes on a CPU)"),
+        threads: int = typer.Option(1, "--threads", help="threads of the SASRec training"),
     ) -> None:
         """Quality table of popular, EASE, item-kNN (tuned on dev) and the trained retriever (beta 1, 0, tuned)."""
         from recgpt.retrieval.evaluate import pivot, write_table
@@ -82,7 +85,8 @@ def register(app: typer.Typer) -> None:
         rows = quality_rows(load_run_dataset(folder), load_model(folder.retriever), fold=fold,
                             tags_path=folder.tags if folder.tags.exists() else None, grid=evaluation.beta_grid,
                             max_users=evaluation.tune_users, seed=evaluation.seed, tune_baselines=not untuned,
-                            memory_gb=evaluation.memory_gb)
+                            memory_gb=evaluation.memory_gb,
+                            sequential={"threads": threads} if sequential else None)
         path = write_table(rows, folder.retriever / f"metrics_{fold}.parquet")
         typer.echo(pivot(rows))
         typer.echo(f"written: {path} and {path.with_suffix('.json')}")

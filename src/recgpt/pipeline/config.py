@@ -39,6 +39,8 @@ class EvaluationConfig(StrictConfig):
                                  "on train + dev for the test figures (false: its defaults, fitted on train)")
     classic_grid: dict[str, list[float]] | None = Field(
         None, description="values tried on dev per option (None: recgpt.retrieval.tuning.BASELINE_GRIDS)")
+    sequential: bool = Field(False, description="also train the sequential reference (SASRec, registry "
+                             "'sasrec') and report it beside the TAR (minutes of training on a CPU)")
     memory_gb: float | None = Field(None, gt=0, description="memory budget of the pre-flight check (None: the "
                                     "memory available when the run starts)")
     beta_grid: list[float] = Field(

@@ -85,7 +85,14 @@ def verdict_blocks(metrics: dict, k: int) -> list:
     if "classic" in m:
         items.append(line(f"Against the classic baseline ({metrics.get('classic_name', 'classic')}), Recall@{k}",
                           f"recall@{k}", against="classic"))
+    if "sequential" in m:
+        items.append(line(f"Against the sequential reference (SASRec), Recall@{k}", f"recall@{k}",
+                          against="sequential"))
     everyone = (metrics.get("all_users") or {}).get("methods", {})
+    if "collaborative" in everyone and "sequential" in everyone:
+        items.append(line(f"All {metrics['all_users']['users']} test users, the retriever's collaborative side "
+                          f"against SASRec, Recall@{k}", f"recall@{k}", method="collaborative",
+                          against="sequential", block=everyone))
     if "collaborative" in everyone and "classic" in everyone:
         items.append(line(f"All {metrics['all_users']['users']} test users, the retriever's collaborative side "
                           f"against the classic baseline, Recall@{k}", f"recall@{k}", method="collaborative",

@@ -27,7 +27,7 @@ from recgpt.pipeline.steps_core import dataset_of, sample_of
 log = logging.getLogger("recgpt.pipeline")
 
 #: Methods that need no LLM tags, evaluated on every test user too.
-NO_LLM_METHODS = ("popularity", "classic", "collaborative")
+NO_LLM_METHODS = ("popularity", "classic", "sequential", "collaborative")
 
 
 def _holdout(dataset, fold: str) -> dict[str, str]:
@@ -80,6 +80,8 @@ def stage_retrieve(ctx: StageContext) -> dict:
         classic_options, tried = dict(cfg.classic_options), []
         baselines = {"popularity": create("popular").fit(dataset, "test"),
                      "classic": create(cfg.classic, **classic_options).fit(dataset, "test")}
+    if cfg.sequential:  # the sequential reference, trained like the TAR (train, early-stopped on dev)
+        baselines["sequential"] = create("sasrec", threads=ctx.config.retriever.threads).fit(dataset, "test")
     rows = []
     for name, recommender in baselines.items():
         rows += _rows(name, recommender.recommend(sample, k))

@@ -73,12 +73,19 @@ def baseline_rows(dataset, fold: str = "test", baselines=BASELINES, tune: bool =
 
 def quality_rows(dataset, model, fold: str = "test", tags_path: str | Path | None = None, name: str = "tar",
                  baselines: bool = True, grid=BETA_GRID, max_users: int | None = None, seed: int = 0,
-                 tune_baselines: bool = True, memory_gb: float | None = None) -> list[dict]:
+                 tune_baselines: bool = True, memory_gb: float | None = None,
+                 sequential: dict | None = None) -> list[dict]:
     """Tidy rows for the baselines (optional; tuned on dev and refitted on train + dev unless
-    ``tune_baselines`` is false) and ``model`` at beta 1, 0 and tuned. Also rows ``beta_tuned`` and
+    ``tune_baselines`` is false), the sequential reference SASRec with options ``sequential`` (when given), and
+    ``model`` at beta 1, 0 and tuned. Also rows ``beta_tuned`` and
     ``dev_recall_beta=<b>`` (k=20) that record the tuning."""
     rows = baseline_rows(dataset, fold, tune=tune_baselines, max_users=max_users, seed=seed,
                          memory_gb=memory_gb) if baselines else []
+    if sequential is not None:  # the sequential reference, trained like the TAR (train, early-stopped on dev)
+        reference = create("sasrec", **sequential).fit(dataset, "dev")
+        rows += evaluate(reference, dataset, fold, "sasrec (sequential reference)")
+        best = max((r.get("dev", 0.0) for r in reference.training_log), default=0.0)
+        rows.append(dict(method="sasrec", fold="dev", metric="best_dev_recall", k=20, value=best))
     tags = load_tag_table(tags_path) if tags_path else None
     beta, scores = tune_beta(model, dataset, grid, 20, tags, max_users, seed)
     log.info("%s: beta tuned on dev = %g; dev recall@20 by beta: %s", name, beta,
