@@ -132,3 +132,34 @@ def test_the_report_puts_users_without_llm_tags_apart_and_counts_users_per_row(t
     assert "Classic baseline (ease, l2=500 tuned on dev, refit on train + dev)" in md
     table = md[md.index("| method | users |"):]
     assert "| 3 |" in table and "| 5 |" in table and "| 40 |" in table
+
+
+def test_beta_smallest_within_tolerance_and_the_dev_curve_in_the_report(tmp_path):
+    from recgpt.pipeline.artifacts import write_json
+    from recgpt.pipeline.report import beta_blocks
+    from recgpt.retrieval.quality import choose_beta
+
+    curve = [{"beta": b, "recall": r, "categories": c, "long_tail": t} for b, r, c, t in
+             ((0.0, 0.10, 2.0, 0.6), (0.5, 0.1985, 4.0, 0.4), (0.75, 0.1995, 5.0, 0.35), (1.0, 0.200, 7.0, 0.3))]
+    assert choose_beta(curve, "best") == 1.0
+    assert choose_beta(curve, "smallest_within", 0.01) == 0.5  # 0.1985 >= 0.99 x 0.200
+    assert choose_beta(curve, "smallest_within", 0.003) == 0.75  # 0.1985 < 0.997 x 0.200 <= 0.1995
+    assert choose_beta(curve, "smallest_within", 0.0) == 1.0
+    table = beta_blocks({"beta_metric": "recall@20", "beta_criterion": "smallest_within", "beta_tolerance": 0.01,
+                         "beta_tuned": 0.5, "beta_curve": curve})[0]
+    assert table.header == ["beta", "dev recall@20", "dev categories@20", "dev long tail@20"]
+    assert table.rows[1] == ["0.5", "0.1985", "4.00", "0.400"] and "within 1% of the best" in table.caption
+
+
+def test_beta_curve_on_a_trained_retriever_matches_its_recall(planted):
+    from recgpt.retrieval.base import create
+    from recgpt.retrieval.config import TARConfig
+    from recgpt.retrieval.quality import beta_curve, tune_beta
+    from recgpt.retrieval.synthetic import PLANTED_TAR_SETTINGS
+
+    model = create("tar", config=TARConfig(**{**PLANTED_TAR_SETTINGS, "epochs": 5})).fit(planted, "dev")
+    curve = beta_curve(model, planted, (0.0, 1.0), k=5)
+    assert [c["beta"] for c in curve] == [0.0, 1.0]
+    assert all(0 <= c["long_tail"] <= 1 and 1 <= c["categories"] <= 5 for c in curve)
+    beta, scores = tune_beta(model, planted, (0.0, 1.0), k=5, criterion="smallest_within", tolerance=1.0)
+    assert beta == 0.0 and scores == {c["beta"]: c["recall"] for c in curve}

@@ -86,7 +86,8 @@ def register(app: typer.Typer) -> None:
                             tags_path=folder.tags if folder.tags.exists() else None, grid=evaluation.beta_grid,
                             max_users=evaluation.tune_users, seed=evaluation.seed, tune_baselines=not untuned,
                             memory_gb=evaluation.memory_gb,
-                            sequential={"threads": threads} if sequential else None)
+                            sequential={"threads": threads} if sequential else None,
+                            beta_criterion=evaluation.beta_criterion, beta_tolerance=evaluation.beta_tolerance)
         path = write_table(rows, folder.retriever / f"metrics_{fold}.parquet")
         typer.echo(pivot(rows))
         typer.echo(f"written: {path} and {path.with_suffix('.json')}")

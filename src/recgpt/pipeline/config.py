@@ -47,6 +47,10 @@ class EvaluationConfig(StrictConfig):
         default_factory=lambda: list(BETA_GRID),
         description="fusion weights tried on the dev fold (item-title tags, no LLM) to pick the fused beta",
     )
+    beta_criterion: Literal["best", "smallest_within"] = Field(
+        "best", description="best: the beta with the best dev recall; smallest_within: the smallest beta (most "
+        "weight on tags) whose dev recall is within beta_tolerance of the best")
+    beta_tolerance: float = Field(0.01, ge=0, lt=1, description="relative tolerance of smallest_within (0.01 = 1%)")
     tune_users: int | None = Field(1500, ge=1, description="dev users used to tune beta (None = all)")
     all_users: bool = Field(True, description="also evaluate the methods that need no LLM on every test user")
     explain_top: int = Field(10, ge=1, description="fused recommendations per sampled user that get explanations")

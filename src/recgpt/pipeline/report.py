@@ -147,17 +147,34 @@ def accuracy_blocks(metrics: dict, ks: list[int], labels: dict[str, str], fig_di
                                  f"{everyone['users']} test users (a steadier estimate of the baselines)."))
     values = {n: sample["methods"][n] for n in methods}
     if not methods:
-        return blocks
+        return blocks + beta_blocks(metrics)
     path = plots.grouped_bars(fig_dir / "accuracy.png", methods,
                               [("Recall@K", [f"recall@{k}" for k in ks], values),
                                ("NDCG@K", [f"ndcg@{k}" for k in ks], values)], labels)
     blocks.append(Figure(path, "Recall@K and NDCG@K per method, sampled test users."))
+    blocks += beta_blocks(metrics)
+    return blocks
+
+
+def beta_blocks(metrics: dict) -> list:
+    """The dev curve of the fusion weight: recall, categories and long tail per beta, and how beta was chosen."""
+    key = metrics.get("beta_metric", "score")
+    criterion = metrics.get("beta_criterion", "best")
+    how = ("the best dev recall" if criterion == "best" else
+           f"the smallest beta whose dev recall is within {metrics.get('beta_tolerance', 0) * 100:g}% of the best")
+    caption = (f"The fusion weight on the dev fold (h = beta h_user + (1 - beta) h_tag, item-title tags); beta = "
+               f"{_fmt(metrics.get('beta_tuned'))} was chosen as {how} (evaluation.beta_criterion: {criterion}).")
+    curve = metrics.get("beta_curve")
+    if curve:
+        k = key.split("@")[-1]
+        rows = [[f"{c['beta']:g}", _fmt(c["recall"]), _fmt(c["categories"], 2), _fmt(c["long_tail"], 3)]
+                for c in curve]
+        return [TableBlock(["beta", f"dev {key}", f"dev categories@{k}", f"dev long tail@{k}"], rows, caption=caption)]
     if metrics.get("beta_grid"):
         grid = metrics["beta_grid"]
-        key = metrics.get("beta_metric", "score")
-        blocks.append(TableBlock(["beta"] + [f"{float(b):g}" for b in grid], [[f"dev {key}"] + [_fmt(v) for v in grid.values()]],
-                                 caption="Tuning the fusion weight beta on the dev fold (h = beta h_user + (1 - beta) h_tag)."))
-    return blocks
+        return [TableBlock(["beta"] + [f"{float(b):g}" for b in grid], [[f"dev {key}"] + [_fmt(v) for v in grid.values()]],
+                           caption=caption)]
+    return []
 
 
 def diversity_blocks(metrics: dict, ks: list[int], labels: dict[str, str], fig_dir: Path) -> list:

@@ -56,7 +56,7 @@ def stage_retrieve(ctx: StageContext) -> dict:
     (every test user, methods without LLM) and ``eval/tuning.json``."""
     from recgpt.retrieval.base import create
     from recgpt.retrieval.fusion import load_tag_table
-    from recgpt.retrieval.quality import tune_beta
+    from recgpt.retrieval.quality import beta_curve, choose_beta
     from recgpt.retrieval.tuning import describe, fit_for_test, tune_baseline
     from recgpt.retrieval.saved import load_model
 
@@ -64,8 +64,9 @@ def stage_retrieve(ctx: StageContext) -> dict:
     cfg = ctx.config.evaluation
     dataset = dataset_of(ctx)
     model = load_model(run.retriever)
-    beta, scores = tune_beta(model, dataset, cfg.beta_grid, cfg.k_main, max_users=cfg.tune_users, seed=cfg.seed)
-    grid = {f"{b:g}": value for b, value in scores.items()}
+    curve = beta_curve(model, dataset, cfg.beta_grid, cfg.k_main, max_users=cfg.tune_users, seed=cfg.seed)
+    beta = choose_beta(curve, cfg.beta_criterion, cfg.beta_tolerance)
+    grid = {f"{c['beta']:g}": c["recall"] for c in curve}
     log.info("fusion weight tuned on dev: beta=%g (dev recall@%d: %s)", beta, cfg.k_main, grid)
     model.use_history(dataset, "test")
     tags = load_tag_table(run.tags) if run.tags.exists() else {}
@@ -99,6 +100,8 @@ def stage_retrieve(ctx: StageContext) -> dict:
     llm_tag_users = sorted(u for u in sample if tags.get(u))
     with_tags = len(llm_tag_users)
     write_json(run.tuning, {"beta_tuned": beta, "beta_grid": grid, "beta_metric": f"recall@{cfg.k_main}",
+                            "beta_criterion": cfg.beta_criterion, "beta_tolerance": cfg.beta_tolerance,
+                            "beta_curve": curve,
                             "sample_users_with_llm_tags": with_tags, "llm_tag_users": llm_tag_users,
                             "classic_options": describe(classic_options), "classic_tuned": cfg.tune_baselines,
                             "classic_grid": [{"options": describe(p), f"dev_recall@{cfg.k_main}": r} for p, r in tried]})

@@ -20,8 +20,8 @@ log = logging.getLogger("recgpt.retrieval")
 #: The default grid per baseline family (values tried on dev; every combination for item-kNN).
 BASELINE_GRIDS: dict[str, dict[str, list[float]]] = {
     "popular": {},
-    "ease": {"l2": [50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0]},
-    "itemknn": {"neighbors": [20, 50, 100, 200], "shrink": [0.0, 10.0, 50.0]},
+    "ease": {"l2": [5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0]},
+    "itemknn": {"neighbors": [5, 10, 20, 50, 100, 200], "shrink": [0.0, 10.0, 50.0]},
 }
 
 
@@ -62,6 +62,10 @@ def tune_baseline(name: str, dataset, grid: dict[str, list] | None = None, fixed
         tried.append((point, recall))
         log.info("%s %s: dev recall@%d %.4f", name, point, k, recall)
     best = max(range(len(tried)), key=lambda i: (round(tried[i][1], 12), -i))
+    for key, values in grid.items():
+        if len(values) > 2 and tried[best][0][key] in (min(values), max(values)):
+            log.warning("%s: the best dev value of %s (%s) is at the edge of the grid %s; widen it", name, key,
+                        tried[best][0][key], values)
     return {**fixed, **tried[best][0]}, tried
 
 
