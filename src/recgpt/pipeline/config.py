@@ -20,7 +20,7 @@ from recgpt.behavior.config import CompressionConfig
 from recgpt.config import StrictConfig, load_block
 from recgpt.data.config import DataConfig
 from recgpt.llm.config import LLMConfig
-from recgpt.retrieval.config import BETA_GRID, TARConfig
+from recgpt.retrieval.config import BETA_GRID, RetrieverSearchConfig, TARConfig
 from recgpt.stages.config import ExplanationsConfig, InterestsConfig, PhiConfig, TagEvalConfig, TagsConfig
 
 
@@ -90,6 +90,7 @@ class PipelineConfig(StrictConfig):
     explanations: ExplanationsConfig = Field(default_factory=ExplanationsConfig)
     tag_eval: TagEvalConfig = Field(default_factory=TagEvalConfig)
     retriever: TARConfig = Field(default_factory=TARConfig)
+    retriever_search: RetrieverSearchConfig = Field(default_factory=RetrieverSearchConfig)
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
 
     @model_validator(mode="after")

@@ -245,6 +245,31 @@ def tag_eval_blocks(tag_eval: dict | None, fig_dir: Path) -> list:
     ]
 
 
+def search_blocks(search: dict | None) -> list:
+    """What ``--tune-retriever`` searched on dev and what it kept (``RUN/retriever/search.json``)."""
+    if not search:
+        return []
+
+    def space(dim: dict) -> str:
+        if "choices" in dim:
+            return "{" + ", ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in dim["choices"]) + "}"
+        return f"[{dim['low']:g}, {dim['high']:g}]{' log' if dim.get('log') else ''}"
+
+    rows = [[key, space(dim), str(search["trials"][0]["settings"].get(key, "")) if search["trials"] else "",
+             str(search["chosen"].get(key))] for key, dim in search["space"].items()]
+    trials = [[str(t["number"]), t["state"], _fmt(t.get("dev")), str(t.get("epochs", "")), _fmt(t.get("seconds"), 0),
+               ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in t["settings"].items())]
+              for t in search["trials"]]
+    return [Heading("The retriever's settings, searched on dev"),
+            Paragraph(f"`--tune-retriever`: an Optuna search (TPE sampler, median pruning) of {len(rows)} settings on "
+                      f"{search['objective']}, {search['complete']} trials finished and {search['pruned']} pruned in "
+                      f"{search['seconds']:.0f} s of a {search['time_budget_s']:.0f} s budget. Trial 0 is the configured "
+                      f"retriever: dev {_fmt(search['base_dev_recall'])}; kept: dev {_fmt(search['best_dev_recall'])}."),
+            TableBlock(["setting", "searched", "configured (trial 0)", "chosen"], rows),
+            TableBlock(["trial", "state", "dev recall@20", "epochs", "seconds", "settings"], trials,
+                       caption="A pruned trial's dev figure is its best before it was stopped.")]
+
+
 def coverage_blocks(state: dict) -> list:
     """Explanation coverage of what ``recgpt serve`` shows (the explanations stage's summary), when recorded."""
     summary = (state.get("stages", {}).get("explanations") or {}).get("summary", {})
@@ -309,6 +334,7 @@ def build_report(root: Path) -> tuple[Path, Path]:
     blocks += verdict_blocks(metrics, k)
     blocks += accuracy_blocks(metrics, ks, labels, fig_dir)
     blocks += diversity_blocks(metrics, ks, labels, fig_dir)
+    blocks += search_blocks(read_json(run.retriever / "search.json"))
     blocks += matthew_blocks(read_rows(run.deciles), k, labels, fig_dir)
     blocks += tag_eval_blocks(read_json(run.tag_eval), fig_dir)
     blocks += llm_stat_blocks(run)

@@ -52,7 +52,8 @@ def build_stages() -> list[Stage]:
               sections=("compression",), inputs=data, outputs=(compressed,)),
         Stage("phi", "train the tag-to-category model phi", core.stage_phi, sections=("phi",),
               inputs=(str(r.table("items")),), outputs=(phi,)),
-        Stage("retriever", "train the user-item-tag retriever", core.stage_retriever, sections=("retriever",),
+        Stage("retriever", "train the user-item-tag retriever", core.stage_retriever,
+              sections=("retriever", "retriever_search"),
               inputs=data, outputs=(str(r.retriever / SAVED_MODEL),)),
         Stage("interests", "mine interests with the LLM (sampled users)", llm.stage_interests,
               sections=("llm", "interests"), inputs=data + (compressed, sample), outputs=(interests,)),
@@ -77,7 +78,7 @@ def build_stages() -> list[Stage]:
               inputs=data + (recommendations, str(r.recommendations_all), str(r.tuning), sample),
               outputs=(str(r.metrics), str(r.deciles))),
         Stage("report", "write the report", report,
-              inputs=(str(r.eval), interests, tags, compressed, str(r.llm_usage)),
+              inputs=(str(r.eval), interests, tags, compressed, str(r.llm_usage), str(r.retriever / "search.json")),
               outputs=(str(r.report_md), str(r.report_html))),
     ]
 

@@ -101,10 +101,22 @@ def stage_phi(ctx: StageContext) -> dict:
 
 def stage_retriever(ctx: StageContext) -> dict:
     """Train the user-item-tag retriever (early-stopped on dev) and save it to ``RUN/retriever``; a killed
-    training resumes after its last finished epoch (``RUN/retriever/checkpoint.pt``)."""
+    training resumes after its last finished epoch (``RUN/retriever/checkpoint.pt``). With
+    ``retriever_search.enabled`` the saved model is the best of a search on dev (``RUN/retriever/search.json``)."""
     from recgpt.retrieval.tar import TARRecommender
 
     run = ctx.run
+    search = ctx.config.retriever_search
+    (run.retriever / "search.json").unlink(missing_ok=True)
+    if search.enabled:  # recgpt run --tune-retriever: the best of an Optuna search on dev
+        from recgpt.retrieval.search import search_retriever
+
+        result = search_retriever(dataset_of(ctx), ctx.config.retriever, search)
+        model = result.model
+        model.save(run.retriever)
+        write_json(run.retriever / "search.json", result.summary())
+        return {"trials": len(result.trials), "base_dev": round(result.base_dev, 4),
+                "best_dev": round(result.best_dev, 4), **{k: v for k, v in result.chosen().items()}}
     model = TARRecommender(ctx.config.retriever).fit(dataset_of(ctx), "dev", checkpoint=run.retriever_checkpoint)
     model.save(run.retriever)
     log = model.training_log
