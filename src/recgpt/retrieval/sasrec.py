@@ -43,14 +43,12 @@ def _network(n_items: int, dim: int, n_layers: int, n_heads: int, max_len: int, 
                     nn.init.normal_(param, std=0.02)
 
         def forward(self, items: torch.Tensor) -> torch.Tensor:
-            """Left-padded items; pads are masked as keys (a row of pads only keeps its last slot), and the
-            positions count from the end, so a user's output does not depend on how wide the batch is."""
+            """Left-padded items (as RecBole and the reference benchmark: pads are not masked as keys; masking
+            them measured far worse here); positions count from the end."""
             length = items.shape[1]
             h = self.drop(self.norm(self.item(items) + self.pos.weight[max_len - length:]))
-            causal = torch.triu(torch.ones(length, length, dtype=torch.bool), 1)
-            pads = items == n_items
-            pads[:, -1] = False
-            return self.encoder(h, mask=causal, src_key_padding_mask=pads)
+            causal = torch.triu(torch.full((length, length), float("-inf")), 1)
+            return self.encoder(h, mask=causal)
 
     return SASRec()
 
@@ -172,12 +170,16 @@ class SASRecRecommender(HistoryRecommender):
         from recgpt.retrieval.train import left_pad
 
         n = len(self.catalog)
-        seqs = [self.history.get(u)[0] for u in user_ids]
-        width = max(1, min(self.options["max_len"], max((len(s) for s in seqs), default=1)))
+        max_len = self.options["max_len"]
+        seqs = [self.history.get(u)[0][-max_len:] for u in user_ids]
+        scores = np.zeros((len(seqs), n), dtype=np.float32)
+        lengths = np.array([max(1, len(s)) for s in seqs])
         with torch.no_grad():
             self.net.eval()
-            hidden = self.net(left_pad(seqs, width, n))[:, -1]
-            scores = (hidden @ self.net.item.weight[:n].T).numpy().astype(np.float32)
+            for length in np.unique(lengths):  # users of one history length together: no padding, so a user's
+                rows = np.flatnonzero(lengths == length)  # scores do not depend on who else is in the batch
+                hidden = self.net(left_pad([seqs[r] for r in rows], int(length), n))[:, -1]
+                scores[rows] = (hidden @ self.net.item.weight[:n].T).numpy()
         cold = [r for r, s in enumerate(seqs) if len(s) == 0]
         if cold:  # no history to read: the most popular items
             scores[cold] = np.asarray(self.popularity, dtype=np.float32)[None, :]
