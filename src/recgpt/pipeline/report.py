@@ -202,7 +202,9 @@ def diversity_blocks(metrics: dict, ks: list[int], labels: dict[str, str], fig_d
 
 
 def matthew_blocks(decile_rows: list[dict], k: int, labels: dict[str, str], fig_dir: Path) -> list:
-    rows = [r for r in decile_rows if r.get("population", "sample") == "sample" and r["k"] == k]
+    populations = {r.get("population", "sample") for r in decile_rows}
+    population = "sample" if "sample" in populations or not populations else "sample_title_tags"
+    rows = [r for r in decile_rows if r.get("population", "sample") == population and r["k"] == k]
     methods = [m for m in ("collaborative", "fused", "classic") if any(r["method"] == m for r in rows)]
     if not rows:
         return []
