@@ -78,3 +78,23 @@ def test_the_report_says_what_was_searched_and_chosen():
     assert settings.rows == [["lr", "[0.0003, 0.003] log", "0.001", "0.002"], ["dim", "{32, 64}", "64", "32"]]
     assert "2 trials finished and 1 pruned" in text.text and "kept: dev 0.2100" in text.text
     assert [r[1] for r in trials.rows] == ["complete", "complete", "pruned"]
+
+
+def test_recgpt_run_tune_retriever_keeps_the_search_in_the_retriever_stage(tmp_path, repo_root):
+    from recgpt.data.config import DataConfig
+    from recgpt.pipeline.config import PipelineConfig
+    from recgpt.pipeline.engine import StageRunner
+    from recgpt.pipeline.runner import build_stages
+
+    mapping = repo_root / "examples" / "custom" / "mapping.yaml"
+    cfg = PipelineConfig(data=DataConfig(source="custom", path=str(mapping)), retriever=TARConfig(**SMALL),
+                         retriever_search=RetrieverSearchConfig(enabled=True, trials=2,
+                                                                space={"dropout": SearchDimension(low=0.1, high=0.5)}))
+    stages = [s for s in build_stages() if s.name in ("data", "retriever")]
+    outcomes = StageRunner(stages, tmp_path, cfg).run()
+    assert [o.status for o in outcomes] == ["ran", "ran"] and outcomes[1].summary["trials"] == 2
+    record = json.loads((tmp_path / "retriever" / "search.json").read_text())
+    assert record["trials"][0]["settings"] == {"dropout": SMALL.get("dropout", TARConfig().dropout)}
+    off = cfg.model_copy(update={"retriever_search": RetrieverSearchConfig()})
+    StageRunner(stages, tmp_path, off).run()  # searching switched off: a plain training, no stale record
+    assert not (tmp_path / "retriever" / "search.json").exists()
