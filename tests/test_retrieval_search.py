@@ -98,3 +98,16 @@ def test_recgpt_run_tune_retriever_keeps_the_search_in_the_retriever_stage(tmp_p
     off = cfg.model_copy(update={"retriever_search": RetrieverSearchConfig()})
     StageRunner(stages, tmp_path, off).run()  # searching switched off: a plain training, no stale record
     assert not (tmp_path / "retriever" / "search.json").exists()
+
+
+def test_tune_retriever_reads_a_pipeline_yaml_without_a_search_block(planted, tmp_path):
+    import yaml
+
+    save_dataset(planted, tmp_path / "data")
+    config = tmp_path / "pipeline.yaml"
+    config.write_text(yaml.safe_dump({"name": "planted", "retriever": SMALL, "evaluation": {"classic": "itemknn"}}))
+    result = CliRunner().invoke(app, ["tune-retriever", "--run", str(tmp_path), "--config", str(config),
+                                      "--trials", "1"])
+    assert result.exit_code == 0, result.output
+    record = json.loads((tmp_path / "retriever" / "search.json").read_text())
+    assert set(record["space"]) == set(RetrieverSearchConfig().space)  # the default space

@@ -77,7 +77,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Search the retriever's main settings on dev (Optuna, pruning bad trials) within a time budget; save the
         best model to RUN/retriever and what was searched and chosen to RUN/retriever/search.json."""
-        from recgpt.config import load_block
+        from recgpt.config import load_block, read_yaml_mapping
         from recgpt.pipeline.artifacts import write_json
         from recgpt.retrieval.config import RetrieverSearchConfig
         from recgpt.retrieval.search import search_retriever
@@ -86,6 +86,8 @@ def register(app: typer.Typer) -> None:
         folder = RunFolder(run)
         base = _retriever_config(folder, config, settings)
         source = config if config is not None else (folder.config if folder.config.exists() else None)
+        if source is not None and "retriever_search" not in (read_yaml_mapping(Path(source)) or {}):
+            source = None  # a pipeline or retriever YAML without a retriever_search block: the defaults
         cfg = load_block(RetrieverSearchConfig, source, "retriever_search", settings=search,
                          overrides={"trials": trials, "time_budget_s": time_budget, "epochs": epochs})
         result = search_retriever(load_run_dataset(folder), base, cfg)
