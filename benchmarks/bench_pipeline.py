@@ -77,13 +77,15 @@ def main() -> None:
               f"{sum(o.status == 'skipped' for o in outcomes)}/{len(outcomes)} stages skipped")
     metrics = json.loads((run_dir / "eval" / "metrics.json").read_text())
     k = metrics["k_main"]
-    print(f"\nheadline figures, {metrics['sample']['users']} sampled test users, K={k}, "
+    print(f"\nheadline figures, {metrics['sample']['users']} sampled test users with LLM tags, K={k}, "
           f"beta tuned={metrics.get('beta_tuned')}")
     print(f"{'method':<16}{'Recall':>9}{'NDCG':>9}{'categories':>12}{'long tail':>11}{'Gini':>8}")
-    for population in ("sample", "all_users"):
+    for population in ("sample", "sample_title_tags", "all_users"):
         block = metrics.get(population)
-        if not block:
+        if not block or not block.get("methods"):
             continue
+        if population == "sample_title_tags":
+            print(f"-- {block['users']} sampled users without LLM tags (item-title tags)")
         if population == "all_users":
             print(f"-- all {block['users']} test users, methods without LLM")
         for name, v in block["methods"].items():

@@ -2,7 +2,9 @@
 
 For each TAR variant: train on train.csv (early stopping on dev Recall@20), report training samples/s and
 seconds per epoch, tune beta on dev, then evaluate on test (history = train + dev) at beta = 1, 0 and tuned,
-with item-title tags (titles of each user's last 3 items). Baselines: popular, EASE, item-kNN.
+with item-title tags (titles of each user's last 3 items). Baselines: popular, EASE, item-kNN, tuned on dev over
+their grids and refitted on train + dev for test (``--untuned-baselines``: their defaults fitted on train);
+``--sequential`` adds the SASRec reference (registry ``sasrec``). ``--variants`` with no name: baselines only.
 
     .venv/bin/python benchmarks/bench_retrieval_quality.py --variants seq mean --threads 2 \
         --out benchmarks/results/retrieval_quality --save runs/office-retriever
@@ -40,10 +42,12 @@ VARIANTS = {
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default="data/amazon-office")
-    parser.add_argument("--variants", nargs="+", default=["seq", "mean"], choices=sorted(VARIANTS))
+    parser.add_argument("--variants", nargs="*", default=["seq", "mean"], choices=sorted(VARIANTS))
     parser.add_argument("--set", nargs="*", default=[], help="TARConfig overrides for every variant: KEY=VALUE")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--no-baselines", action="store_true")
+    parser.add_argument("--untuned-baselines", action="store_true")
+    parser.add_argument("--sequential", action="store_true", help="also the SASRec reference")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/retrieval_quality"))
     parser.add_argument("--save", type=Path, help="save the first variant's trained model here")
     args = parser.parse_args()
@@ -51,7 +55,17 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     common = parse_key_values(args.set, "--set") | {"threads": args.threads}
     dataset = load_amazon_office(args.data)
-    rows: list[dict] = [] if args.no_baselines else baseline_rows(dataset, "test")
+    rows: list[dict] = [] if args.no_baselines else baseline_rows(dataset, "test", tune=not args.untuned_baselines)
+    if args.sequential:
+        from recgpt.retrieval.base import create
+        from recgpt.retrieval.evaluate import evaluate
+
+        start = time.perf_counter()
+        reference = create("sasrec", threads=args.threads).fit(dataset, "dev")
+        best = max((r.get("dev", 0.0) for r in reference.training_log), default=0.0)
+        print(f"[sasrec] best dev {best:.4f}, {len(reference.training_log)} epochs, "
+              f"{time.perf_counter() - start:.0f} s", flush=True)
+        rows += evaluate(reference, dataset, "test", "sasrec (sequential reference)")
     speed = {}
     for i, name in enumerate(args.variants):
         config = TARConfig(**(common | VARIANTS[name]))

@@ -95,12 +95,14 @@ def test_every_stage_table_is_well_formed(tiny_run):
     for r in explained:  # an explanation, or "none" when every candidate failed the Table 6 checks
         assert (r["source"] == "none") == (r["explanation"] == "") and r["source"] in ("interest", "item", "none")
     metrics = json.loads((run_dir / "eval" / "metrics.json").read_text())
-    for method, values in metrics["sample"]["methods"].items():
+    for method, values in {**metrics["sample"]["methods"], **metrics.get("sample_title_tags", {}).get("methods", {})}.items():
         assert 0.0 <= values["recall@10"] <= values["recall@20"] <= 1.0, method
         assert 0.0 <= values["long_tail@10"] <= 1.0
     assert metrics["beta_tuned"] in (0.0, 0.5, 1.0)
     deciles = pq.read_table(run_dir / "eval" / "deciles.parquet").to_pylist()
-    fused = [r["exposure"] for r in deciles if r["method"] == "fused" and r["population"] == "sample"]
+    population = "sample" if metrics["sample"]["users"] else "sample_title_tags"  # the user has LLM tags or not
+    assert metrics[population]["users"] == 1
+    fused = [r["exposure"] for r in deciles if r["method"] == "fused" and r["population"] == population]
     assert len(fused) == 10 and abs(sum(fused) - 1.0) < 1e-6
     tag_eval = json.loads((run_dir / "eval" / "tag_eval.json").read_text())
     assert len(tag_eval["series"]) >= 2 and all(len(v) == 2 for v in tag_eval["series"].values())

@@ -17,7 +17,9 @@ from recgpt.retrieval.synthetic import PLANTED_TAR_SETTINGS
 from suites.retriever import RetrieverContract
 
 #: Small settings per retriever family for the planted data set.
-SMALL = {"tar": {"config": TARConfig(**PLANTED_TAR_SETTINGS)}}
+SMALL = {"tar": {"config": TARConfig(**PLANTED_TAR_SETTINGS)},
+         "sasrec": {"dim": 16, "n_layers": 1, "max_len": 10, "epochs": 100, "batch": 8, "lr": 1e-2,
+                    "eval_every": 0}}
 #: Small settings per index family (the planted catalog has 40 items).
 INDEX_SMALL = {"hnsw": {"m": 8, "ef_search": 16}, "ivf": {"nlist": 2, "nprobe": 2}}
 NOT_PERSONALISED = {"popular"}
@@ -52,7 +54,7 @@ class TestTARMeanPoolTower(RetrieverContract):
 
 
 def test_registry_names_every_builtin_retriever_with_a_version():
-    assert {"popular.v1", "ease.v1", "itemknn.v1", "tar.v1"} <= set(registry.retrievers.names())
+    assert {"popular.v1", "ease.v1", "itemknn.v1", "tar.v1", "sasrec.v1"} <= set(registry.retrievers.names())
     assert registry.retrievers.resolve("tar") == "tar.v1"
     with pytest.raises(UnknownNameError, match="unknown retriever 'nope'; registered: .*tar.v1"):
         create("nope")

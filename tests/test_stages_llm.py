@@ -42,13 +42,25 @@ def test_interests_with_the_embedded_model(setup):
 
     ds, contexts, _, runtime, vectors = setup
     pool = InterestPool.from_catalog(ds.items.column("category").to_pylist(), vectors)
-    outcome = mine_interests(contexts, runtime, pool, InterestsConfig(max_tokens=96, ask_interests=3, pool_size=5), vectors)
+    config = InterestsConfig(max_tokens=96, ask_interests=3, pool_size=5, max_interests=2)
+    outcome = mine_interests(contexts, runtime, pool, config, vectors)
     c = outcome.counts
     assert c["calls"] == 2 and c["users"] == 2
-    assert c["candidates"] == c["passed"] + sum(c[k] for k in ("empty", "necessity", "duplicate", "ungrounded", "over_cap"))
     assert outcome.usage["completion_tokens"] > 0
-    for row in outcome.table.to_pylist():
-        assert row["user_id"] in contexts and row["stage"] in ("listed", "extended") and row["interest"]
+    rows = outcome.table.to_pylist()
+    kept = [r for r in rows if r["passed_checks"]]
+    assert c["passed"] == len(kept) and len(rows) == c["candidates"]
+    assert len({r["interest_id"] for r in rows}) == len(rows)
+    necessity = {w.lower() for w in config.necessity_words}
+    for row in rows:
+        assert row["user_id"] in contexts and row["stage"] in ("listed", "extended")
+        assert row["passed_checks"] == (row["failed_check"] is None)
+    for user in contexts:  # what a kept interest must be, rechecked here
+        mine = [" ".join(r["interest"].lower().split()) for r in kept if r["user_id"] == user]
+        assert len(mine) <= config.max_interests and len(mine) == len(set(mine))
+        assert all(m and not set(m.replace(",", " ").split()) & necessity for m in mine)
+    silent = set(contexts) - {r["user_id"] for r in rows}  # a user without rows had a failed or empty answer
+    assert len(silent) <= c.get("failed_calls", 0) + c.get("empty_answers", 0)
 
 
 def test_tags_with_the_embedded_model(setup):
@@ -63,10 +75,22 @@ def test_tags_with_the_embedded_model(setup):
                            ds.items.column("brand").to_pylist(), vectors, hints=hints)
     c = outcome.counts
     assert c["calls"] == 1
-    checks = ("empty", "shape", "vague", "brand", "history_copy", "duplicate")
-    assert c["candidates"] == c["passed"] + sum(c[k] for k in checks)
-    for row in outcome.table.to_pylist():
+    rows = outcome.table.to_pylist()
+    kept = [r for r in rows if r["passed_checks"]]
+    assert c["passed"] == len(kept) and len(rows) == c["candidates"]
+    from recgpt.stages.text import normalise
+
+    brands = {normalise(b) for b in ds.items.column("brand").to_pylist() if b and len(normalise(b)) >= 3}
+    recent = {normalise(t) for t in contexts[user].recent}
+    for row in rows:
         assert row["interest"] == "writing with pens" and row["category"] in phi.classes
+        assert row["passed_checks"] == (row["failed_check"] is None)
+    texts = [normalise(r["tag"]) for r in kept]
+    assert len(texts) == len(set(texts))  # no kept duplicates
+    for tag in texts:  # what a kept tag must be, rechecked here
+        assert config.min_words <= len(tag.split()) <= config.max_words
+        assert not any(f" {b} " in f" {tag} " for b in brands), tag
+        assert tag not in recent and not any(ch.isdigit() for ch in tag)
 
 
 def test_explanations_with_the_embedded_model(setup, tmp_path):
@@ -79,9 +103,19 @@ def test_explanations_with_the_embedded_model(setup, tmp_path):
     outcome = produce_explanations(pairs, ds.items, runtime, ExplanationsConfig(max_tokens=40), dt.date(2014, 6, 1))
     c = outcome.counts
     assert c["calls"] == 2 and c["pairs"] == 2
-    assert c["candidates"] == c["calls"] - c["failed_calls"]
-    assert c["candidates"] == sum(v for k, v in c.items() if k not in ("calls", "failed_calls", "cached_calls",
-                                                                        "candidates", "pairs"))
+    rows = outcome.table.to_pylist()
+    assert len(rows) == c["calls"] - c["failed_calls"]  # one row per answered pair
+    assert {(r["interest"], r["item_id"]) for r in rows} <= {(p.interest, p.item_id) for p in pairs}
+    config = ExplanationsConfig(max_tokens=40)
+    from recgpt.stages.text import normalise, words
+
+    title = ds.items.column("title")[0].as_py()
+    for row in rows:  # what a passed explanation must be, rechecked here
+        assert row["passed_checks"] == (row["failed_check"] is None)
+        if row["passed_checks"]:
+            text = row["explanation"]
+            assert config.min_words <= len(words(text)) <= config.max_words
+            assert "@" not in text and normalise(text) != normalise(title)
     table = ExplanationTable(tmp_path / "e.sqlite", vectors=vectors)
     assert table.write(outcome.table) == outcome.table.num_rows
     table.close()

@@ -175,6 +175,7 @@ retrievers = Registry("retriever", "recgpt.retrievers", {
     "ease.v1": "recgpt.retrieval.baselines:EASERecommender",
     "itemknn.v1": "recgpt.retrieval.baselines:ItemKNNRecommender",
     "tar.v1": "recgpt.retrieval.tar:TARRecommender",
+    "sasrec.v1": "recgpt.retrieval.sasrec:SASRecRecommender",
 })
 indexes = Registry("vector index", "recgpt.indexes", {
     "exact.v1": "recgpt.retrieval.index:ExactIndex",

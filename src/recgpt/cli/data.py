@@ -2,6 +2,7 @@
 
     recgpt data load --source amazon-office --out runs/office
     recgpt data load --source custom --path examples/custom/mapping.yaml --out runs/mine
+    recgpt data load --source taobao --split loo --out runs/taobao      # leave-one-out, as `recgpt run` makes it
     recgpt data validate runs/office
     recgpt compress --run runs/office --budget 4096
 """
@@ -34,15 +35,20 @@ def load(
     source: str = typer.Option(..., help="a registered loader: amazon-office | taobao | custom | ... (`recgpt plugins`)"),
     out: Path = typer.Option(..., help="run folder; tables go to RUN/data/*.parquet"),
     path: Optional[Path] = typer.Option(None, help="data folder (default: the bundled copy) or, for custom, the mapping YAML"),
+    split: str = typer.Option(
+        "auto", "--split", help="auto (the source's holdout, else leave-one-out) | source | loo (leave-one-out); "
+        "the same split `recgpt run` makes"),
+    min_events: int = typer.Option(3, "--split-min-events", help="leave-one-out: users with fewer events get no target"),
 ) -> None:
-    """Load a data source into canonical tables and write them to RUN/data."""
+    """Load a data source into canonical tables, make the evaluation split, and write them to RUN/data."""
     from recgpt.data.loaders import SkipReport, load_source
+    from recgpt.data.split import apply_split
     from recgpt.data.store import save_dataset
 
     console = Console(stderr=True)
     report = SkipReport()
     with console.status(f"loading {source}"):
-        dataset = load_source(source, path, report)
+        dataset = apply_split(load_source(source, path, report), split, min_events)
     for line in report.lines():
         console.print(f"[yellow]{line}[/yellow]")
     if report.total:

@@ -35,7 +35,7 @@ def register(app: typer.Typer) -> None:
     @app.command("run")
     def run(
         config: Optional[Path] = typer.Option(None, "--config", "-c", help="pipeline YAML (configs/*.yaml)"),
-        run_dir: Optional[Path] = typer.Option(None, "--run-dir", help="run folder (default: runs/<config name>)"),
+        run_dir: Optional[Path] = typer.Option(None, "--run-dir", help="run folder (default: runs/<name>, the configuration's name)"),
         sample_users: Optional[int] = typer.Option(None, "--sample-users", help="test users the LLM stages run on"),
         backend: Optional[str] = BACKEND,
         model: Optional[str] = MODEL,
@@ -43,6 +43,8 @@ def register(app: typer.Typer) -> None:
         epochs: Optional[int] = typer.Option(None, "--epochs", help="retriever training epochs"),
         until: Optional[str] = typer.Option(None, "--until", help="stop after this stage"),
         force: list[str] = typer.Option([], "--force", help="rerun this stage even if unchanged (repeatable)"),
+        tune_retriever: bool = typer.Option(False, "--tune-retriever", help="search the retriever's settings on dev "
+                                            "(retriever_search block: trials, time budget, space) and keep the best"),
     ) -> None:
         """Run the whole pipeline into a run folder; finished, unchanged stages are skipped."""
         from rich.console import Console
@@ -54,10 +56,11 @@ def register(app: typer.Typer) -> None:
         for name in ([until] if until else []) + list(force):
             if name not in STAGE_NAMES:
                 raise typer.BadParameter(f"unknown stage {name!r}; stages: {', '.join(STAGE_NAMES)}")
-        cfg = load_config(config, {"evaluation.sample_users": sample_users, "retriever.epochs": epochs})
+        cfg = load_config(config, {"evaluation.sample_users": sample_users, "retriever.epochs": epochs,
+                                   "retriever_search.enabled": True if tune_retriever else None})
         if backend is not None or model is not None or base_url is not None:
             cfg = cfg.model_copy(update={"llm": apply_llm_flags(cfg.llm, backend, model, base_url)})
-        folder = RunFolder(run_dir or Path("runs") / (config.stem if config else "default"))
+        folder = RunFolder(run_dir or cfg.default_run_dir())
         outcomes = run_pipeline(cfg, folder.root, until=until, force=tuple(force))
         Console(stderr=True).print(summary_table(folder.root, outcomes))
         if folder.report_html.exists() and until is None:

@@ -64,12 +64,53 @@ def register(app: typer.Typer) -> None:
         best = max((r.get("dev", 0.0) for r in model.model.training_log), default=0.0)
         typer.echo(f"saved {folder.retriever} (best dev recall@20 {best:.4f})")
 
+    @app.command("tune-retriever")
+    def tune_retriever(
+        run: Path = typer.Option(..., "--run", help="run folder with data/ (written by `recgpt data load`)"),
+        config: Optional[Path] = typer.Option(None, "--config", "-c", help="TARConfig or pipeline YAML"),
+        settings: list[str] = typer.Option([], "--set", help="override one TARConfig key of the base: KEY=VALUE"),
+        search: list[str] = typer.Option([], "--search", help="override one retriever_search key: KEY=VALUE, e.g. "
+                                         "'space={lr: {low: 0.0005, high: 0.002, log: true}}'"),
+        trials: Optional[int] = typer.Option(None, "--trials", help="most trials (trial 0 = the base settings)"),
+        time_budget: Optional[float] = typer.Option(None, "--time-budget", help="seconds; no trial starts after"),
+        epochs: Optional[int] = typer.Option(None, "--epochs", help="most epochs per trial"),
+    ) -> None:
+        """Search the retriever's main settings on dev (Optuna, pruning bad trials) within a time budget; save the
+        best model to RUN/retriever and what was searched and chosen to RUN/retriever/search.json."""
+        from recgpt.config import load_block, read_yaml_mapping
+        from recgpt.pipeline.artifacts import write_json
+        from recgpt.retrieval.config import RetrieverSearchConfig
+        from recgpt.retrieval.search import search_retriever
+        from recgpt.stages.runner import load_run_dataset
+
+        folder = RunFolder(run)
+        base = _retriever_config(folder, config, settings)
+        source = config if config is not None else (folder.config if folder.config.exists() else None)
+        if source is not None and "retriever_search" not in (read_yaml_mapping(Path(source)) or {}):
+            source = None  # a pipeline or retriever YAML without a retriever_search block: the defaults
+        cfg = load_block(RetrieverSearchConfig, source, "retriever_search", settings=search,
+                         overrides={"trials": trials, "time_budget_s": time_budget, "epochs": epochs})
+        result = search_retriever(load_run_dataset(folder), base, cfg)
+        folder.ensure()
+        result.model.use_history(load_run_dataset(folder), None)
+        result.model.save(folder.retriever)
+        write_json(folder.retriever / "search.json", result.summary())
+        summary = result.summary()
+        typer.echo(f"{summary['complete']} trials finished, {summary['pruned']} pruned in {summary['seconds']:.0f} s; "
+                   f"dev recall@20 {result.base_dev:.4f} (base) -> {result.best_dev:.4f} with {result.chosen()}")
+        typer.echo(f"saved {folder.retriever} and {folder.retriever / 'search.json'}")
+
     @app.command("evaluate-retrievers")
     def evaluate_retrievers(
         run: Path = typer.Option(..., "--run", help="run folder with data/ and a trained retriever/"),
         fold: str = typer.Option("test", "--fold", help="dev | test"),
+        untuned: bool = typer.Option(False, "--untuned-baselines", help="baselines with their defaults, fitted on "
+                                     "train (default: tuned on dev, refitted on train + dev for test)"),
+        sequential: bool = typer.Option(False, "--sequential", help="also train and evaluate the sequential "
+                                        "reference SASRec (registry 'sasrec'; minutes on a CPU)"),
+        threads: int = typer.Option(1, "--threads", help="threads of the SASRec training"),
     ) -> None:
-        """Quality table of popular, EASE, item-kNN and the trained retriever (beta 1, 0, tuned on dev)."""
+        """Quality table of popular, EASE, item-kNN (tuned on dev) and the trained retriever (beta 1, 0, tuned)."""
         from recgpt.retrieval.evaluate import pivot, write_table
         from recgpt.retrieval.quality import quality_rows
         from recgpt.retrieval.saved import load_model
@@ -79,7 +120,10 @@ def register(app: typer.Typer) -> None:
         evaluation = _evaluation_config(folder)
         rows = quality_rows(load_run_dataset(folder), load_model(folder.retriever), fold=fold,
                             tags_path=folder.tags if folder.tags.exists() else None, grid=evaluation.beta_grid,
-                            max_users=evaluation.tune_users, seed=evaluation.seed)
+                            max_users=evaluation.tune_users, seed=evaluation.seed, tune_baselines=not untuned,
+                            memory_gb=evaluation.memory_gb,
+                            sequential={"threads": threads} if sequential else None,
+                            beta_criterion=evaluation.beta_criterion, beta_tolerance=evaluation.beta_tolerance)
         path = write_table(rows, folder.retriever / f"metrics_{fold}.parquet")
         typer.echo(pivot(rows))
         typer.echo(f"written: {path} and {path.with_suffix('.json')}")

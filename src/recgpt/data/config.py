@@ -22,7 +22,8 @@ class DataConfig(StrictConfig):
     )
     seed: int = 0
     split: Literal["auto", "source", "leave-one-out"] = Field(
-        "auto", description="auto: the source's own split, or leave-one-out when it has none"
+        "auto", description="auto: the source's own split, or leave-one-out when it has none; source: the "
+        "source's holdout only; leave-one-out: always made from the events (see recgpt.data.split)"
     )
     split_min_events: int = Field(3, ge=2, description="leave-one-out: users with fewer events get no target")
 

@@ -127,6 +127,12 @@ class Dataset:
         table = pa.concat_tables(parts) if len(parts) > 1 else parts[0]
         return table.sort_by([("user_id", "ascending"), ("timestamp", "ascending")])
 
+    def train_plus_dev(self) -> "Dataset":
+        """The data set a model is refitted on for the test figures: ``events`` = train + the dev targets,
+        ``holdout`` = the test rows only (so ``history("test")`` is unchanged)."""
+        test = self.holdout.filter(pc.equal(self.holdout.column("fold"), "test"))
+        return Dataset(self.name, self.items, self.users, self.history("test"), self.searches, test)
+
     def summary(self) -> dict[str, int]:
         """Row counts of every table, for printing."""
         return {

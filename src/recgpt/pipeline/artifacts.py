@@ -15,6 +15,7 @@ import pyarrow.parquet as pq
 METHODS: dict[str, str] = {
     "popularity": "Popularity",
     "classic": "Classic baseline",
+    "sequential": "SASRec (sequential reference)",
     "collaborative": "TAR collaborative-only (beta=1)",
     "tags-only": "TAR tags-only (beta=0)",
     "fused": "TAR fused (tuned beta)",

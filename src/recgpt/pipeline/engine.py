@@ -56,6 +56,8 @@ class Stage:
     ``external_inputs``: a function of the configuration giving files outside the run folder (raw data).
     ``run`` returns a small summary dictionary (counts, figures) stored with the stage's state.
     ``version`` is bumped when the stage's code changes meaning, to force a rerun.
+    ``check``: run after the stage, whether it ran or was skipped, before any later stage (a pre-flight check
+    such as the memory estimate after the data stage); it raises to stop the run.
     """
 
     name: str
@@ -66,6 +68,7 @@ class Stage:
     outputs: tuple[str, ...] = ()
     external_inputs: Callable[[Any], dict[str, Path]] | None = None
     version: str = "1"
+    check: Callable[[StageContext], None] | None = None
 
 
 @dataclass
@@ -241,6 +244,8 @@ class StageRunner:
                 )
                 log.info("%s: done in %.1f s (CPU %.1f s), peak RSS %.0f MB", tag, wall, cpu, peak_mb)
                 outcomes.append(StageOutcome(stage.name, "ran", wall, peak_mb, reasons, summary, cpu))
+            if stage.check is not None:
+                stage.check(self.context)
             if until is not None and stage.name == until:
                 break
         self.progress("pipeline", len(outcomes), len(self.stages))

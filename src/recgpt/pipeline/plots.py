@@ -18,6 +18,7 @@ import numpy as np  # noqa: E402
 METHOD_COLORS = {
     "popularity": "#9e9e9e",
     "classic": "#6d4c41",
+    "sequential": "#9467bd",
     "collaborative": "#1f77b4",
     "tags-only": "#2ca02c",
     "fused": "#d62728",

@@ -47,7 +47,9 @@ def _ci_halfwidth(p: float, n: int, z: float = 1.96) -> float:
 def method_labels(metrics: dict) -> dict[str, str]:
     labels = dict(METHODS)
     if metrics.get("classic_name"):
-        labels["classic"] = f"Classic baseline ({metrics['classic_name']})"
+        options = metrics.get("classic_options")
+        tuned = " tuned on dev, refit on train + dev" if metrics.get("classic_tuned") else ""
+        labels["classic"] = f"Classic baseline ({metrics['classic_name']}{', ' + options if options else ''}{tuned})"
     if metrics.get("beta_tuned") is not None:
         labels["fused"] = f"TAR fused (beta={metrics['beta_tuned']:g}, tuned on dev)"
     return labels
@@ -57,7 +59,9 @@ def verdict_blocks(metrics: dict, k: int) -> list:
     """The answer first: fused against collaborative-only on the same users, per dimension."""
     m = metrics["sample"]["methods"]
     if "fused" not in m or "collaborative" not in m:
-        return [Paragraph("The fused and collaborative-only lists are missing; no verdict.")]
+        why = ("No sampled user has LLM tags (see the table of users with item-title tags below)"
+               if not metrics["sample"].get("users") else "The fused and collaborative-only lists are missing")
+        return [Heading("Does RecGPT beat the collaborative baseline on this data?"), Paragraph(f"{why}; no verdict.")]
     collab = m["collaborative"]
     n = metrics["sample"]["users"]
     noise = _ci_halfwidth(collab[f"recall@{k}"], n)
@@ -82,7 +86,14 @@ def verdict_blocks(metrics: dict, k: int) -> list:
     if "classic" in m:
         items.append(line(f"Against the classic baseline ({metrics.get('classic_name', 'classic')}), Recall@{k}",
                           f"recall@{k}", against="classic"))
+    if "sequential" in m:
+        items.append(line(f"Against the sequential reference (SASRec), Recall@{k}", f"recall@{k}",
+                          against="sequential"))
     everyone = (metrics.get("all_users") or {}).get("methods", {})
+    if "collaborative" in everyone and "sequential" in everyone:
+        items.append(line(f"All {metrics['all_users']['users']} test users, the retriever's collaborative side "
+                          f"against SASRec, Recall@{k}", f"recall@{k}", method="collaborative",
+                          against="sequential", block=everyone))
     if "collaborative" in everyone and "classic" in everyone:
         items.append(line(f"All {metrics['all_users']['users']} test users, the retriever's collaborative side "
                           f"against the classic baseline, Recall@{k}", f"recall@{k}", method="collaborative",
@@ -95,48 +106,83 @@ def verdict_blocks(metrics: dict, k: int) -> list:
     elif "tags-only" in m:
         items.append(line(f"Tags alone (beta=0), Recall@{k}", f"recall@{k}", method="tags-only"))
     note = (
-        f"Measured on the same {n} seeded test user{'s' if n != 1 else ''} for every method. With {n} "
+        f"Measured on the same {n} seeded test user{'s' if n != 1 else ''} with LLM tags for every method. With {n} "
         f"user{'s' if n != 1 else ''} a single Recall@{k} "
         f"value carries a 95% interval of about ±{noise:.3f}, so accuracy differences smaller than that are noise."
     )
     return [Heading("Does RecGPT beat the collaborative baseline on this data?"), Bullets(items), Paragraph(note)]
 
 
+def _users(block: dict, name: str) -> str:
+    return str(block["methods"][name].get("users", block.get("users", "?")))
+
+
 def accuracy_blocks(metrics: dict, ks: list[int], labels: dict[str, str], fig_dir: Path) -> list:
     sample = metrics["sample"]
     methods = [name for name in METHODS if name in sample["methods"]]
-    header = ["method"] + [f"{m}@{k}" for k in ks for m in ("Recall", "NDCG")]
-    rows = [[labels[name]] + [_fmt(sample["methods"][name][f"{m}@{k}"]) for k in ks for m in ("recall", "ndcg")]
-            for name in methods]
-    blocks: list = [
-        Heading("Accuracy"),
-        TableBlock(header, rows, caption=f"Test fold, full ranking of the catalog, history excluded; "
-                   f"{sample['users']} sampled users (the users the LLM stages ran on).",
-                   highlight_rows={methods.index("fused")} if "fused" in methods else set()),
-    ]
+    header = ["method", "users"] + [f"{m}@{k}" for k in ks for m in ("Recall", "NDCG")]
+
+    def table_rows(block: dict, names: list[str]) -> list[list[str]]:
+        return [[labels[n], _users(block, n)] + [_fmt(block["methods"][n][f"{m}@{k}"]) for k in ks
+                                                 for m in ("recall", "ndcg")] for n in names]
+
+    blocks: list = [Heading("Accuracy")]
+    if methods:
+        blocks.append(TableBlock(header, table_rows(sample, methods), caption=f"Test fold, full ranking of the "
+                      f"catalog, history excluded; the {sample['users']} sampled users with LLM tags (tags-only and "
+                      "fused use those tags).", highlight_rows={methods.index("fused")} if "fused" in methods else set()))
+    titled = metrics.get("sample_title_tags")
+    if titled and titled.get("methods"):
+        names = [n for n in METHODS if n in titled["methods"]]
+        title_labels = {**labels, "tags-only": "TAR tags-only (beta=0), item-title tags",
+                        "fused": labels["fused"].replace("TAR fused", "TAR fused, item-title tags")}
+        rows = [[title_labels[n]] + row[1:] for n, row in zip(names, table_rows(titled, names))]
+        blocks.append(TableBlock(header, rows,
+                                 caption=f"The {titled['users']} sampled users without LLM tags (no interest or tag "
+                                 "survived the checks): their tags-only and fused lists use item-title tags (the titles "
+                                 "of their last items) instead, so they are reported apart from the rows above."))
     everyone = metrics.get("all_users")
     if everyone and everyone.get("methods"):
         names = [n for n in METHODS if n in everyone["methods"]]
-        rows = [[labels[n]] + [_fmt(everyone["methods"][n][f"{m}@{k}"]) for k in ks for m in ("recall", "ndcg")]
-                for n in names]
-        blocks.append(TableBlock(header, rows, caption=f"The methods that need no LLM on all {everyone['users']} "
-                                 "test users (a steadier estimate of the baselines)."))
+        blocks.append(TableBlock(header, table_rows(everyone, names), caption=f"The methods that need no LLM on all "
+                                 f"{everyone['users']} test users (a steadier estimate of the baselines)."))
     values = {n: sample["methods"][n] for n in methods}
+    if not methods:
+        return blocks + beta_blocks(metrics)
     path = plots.grouped_bars(fig_dir / "accuracy.png", methods,
                               [("Recall@K", [f"recall@{k}" for k in ks], values),
                                ("NDCG@K", [f"ndcg@{k}" for k in ks], values)], labels)
     blocks.append(Figure(path, "Recall@K and NDCG@K per method, sampled test users."))
+    blocks += beta_blocks(metrics)
+    return blocks
+
+
+def beta_blocks(metrics: dict) -> list:
+    """The dev curve of the fusion weight: recall, categories and long tail per beta, and how beta was chosen."""
+    key = metrics.get("beta_metric", "score")
+    criterion = metrics.get("beta_criterion", "best")
+    how = ("the best dev recall" if criterion == "best" else
+           f"the smallest beta whose dev recall is within {metrics.get('beta_tolerance', 0) * 100:g}% of the best")
+    caption = (f"The fusion weight on the dev fold (h = beta h_user + (1 - beta) h_tag, item-title tags); beta = "
+               f"{_fmt(metrics.get('beta_tuned'))} was chosen as {how} (evaluation.beta_criterion: {criterion}).")
+    curve = metrics.get("beta_curve")
+    if curve:
+        k = key.split("@")[-1]
+        rows = [[f"{c['beta']:g}", _fmt(c["recall"]), _fmt(c["categories"], 2), _fmt(c["long_tail"], 3)]
+                for c in curve]
+        return [TableBlock(["beta", f"dev {key}", f"dev categories@{k}", f"dev long tail@{k}"], rows, caption=caption)]
     if metrics.get("beta_grid"):
         grid = metrics["beta_grid"]
-        key = metrics.get("beta_metric", "score")
-        blocks.append(TableBlock(["beta"] + [f"{float(b):g}" for b in grid], [[f"dev {key}"] + [_fmt(v) for v in grid.values()]],
-                                 caption="Tuning the fusion weight beta on the dev fold (h = beta h_user + (1 - beta) h_tag)."))
-    return blocks
+        return [TableBlock(["beta"] + [f"{float(b):g}" for b in grid], [[f"dev {key}"] + [_fmt(v) for v in grid.values()]],
+                           caption=caption)]
+    return []
 
 
 def diversity_blocks(metrics: dict, ks: list[int], labels: dict[str, str], fig_dir: Path) -> list:
     sample = metrics["sample"]
     methods = [n for n in METHODS if n in sample["methods"]]
+    if not methods:
+        return []
     header = ["method"] + [f"{m}@{k}" for k in ks for m in ("categories", "long tail")] + [f"Gini@{ks[-1]}", f"coverage@{ks[-1]}"]
     rows = []
     for n in methods:
@@ -157,7 +203,9 @@ def diversity_blocks(metrics: dict, ks: list[int], labels: dict[str, str], fig_d
 
 
 def matthew_blocks(decile_rows: list[dict], k: int, labels: dict[str, str], fig_dir: Path) -> list:
-    rows = [r for r in decile_rows if r.get("population", "sample") == "sample" and r["k"] == k]
+    populations = {r.get("population", "sample") for r in decile_rows}
+    population = "sample" if "sample" in populations or not populations else "sample_title_tags"
+    rows = [r for r in decile_rows if r.get("population", "sample") == population and r["k"] == k]
     methods = [m for m in ("collaborative", "fused", "classic") if any(r["method"] == m for r in rows)]
     if not rows:
         return []
@@ -198,6 +246,31 @@ def tag_eval_blocks(tag_eval: dict | None, fig_dir: Path) -> list:
         TableBlock(["tags from"] + [f"HR@{k}" for k in ks], rows, caption=f"{tag_eval.get('users', '?')} users."),
         Figure(path, "Category HR@K of the LLM tags and of the no-LLM baseline."),
     ]
+
+
+def search_blocks(search: dict | None) -> list:
+    """What ``--tune-retriever`` searched on dev and what it kept (``RUN/retriever/search.json``)."""
+    if not search:
+        return []
+
+    def space(dim: dict) -> str:
+        if "choices" in dim:
+            return "{" + ", ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in dim["choices"]) + "}"
+        return f"[{dim['low']:g}, {dim['high']:g}]{' log' if dim.get('log') else ''}"
+
+    rows = [[key, space(dim), str(search["trials"][0]["settings"].get(key, "")) if search["trials"] else "",
+             str(search["chosen"].get(key))] for key, dim in search["space"].items()]
+    trials = [[str(t["number"]), t["state"], _fmt(t.get("dev")), str(t.get("epochs", "")), _fmt(t.get("seconds"), 0),
+               ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in t["settings"].items())]
+              for t in search["trials"]]
+    return [Heading("The retriever's settings, searched on dev"),
+            Paragraph(f"`--tune-retriever`: an Optuna search (TPE sampler, median pruning) of {len(rows)} settings on "
+                      f"{search['objective']}, {search['complete']} trials finished and {search['pruned']} pruned in "
+                      f"{search['seconds']:.0f} s of a {search['time_budget_s']:.0f} s budget. Trial 0 is the configured "
+                      f"retriever: dev {_fmt(search['base_dev_recall'])}; kept: dev {_fmt(search['best_dev_recall'])}."),
+            TableBlock(["setting", "searched", "configured (trial 0)", "chosen"], rows),
+            TableBlock(["trial", "state", "dev recall@20", "epochs", "seconds", "settings"], trials,
+                       caption="A pruned trial's dev figure is its best before it was stopped.")]
 
 
 def coverage_blocks(state: dict) -> list:
@@ -252,7 +325,9 @@ def build_report(root: Path) -> tuple[Path, Path]:
     model = ((llm.get("options") or {}).get(family_of(backend)) or {}).get("model")
     setup = Bullets([
         f"Data: **{data_name}**; evaluation fold: test (history = train + dev); "
-        f"{metrics['sample']['users']} test user(s) sampled with seed {metrics.get('seed', '?')}.",
+        f"{metrics['sample']['users']} sampled test user(s) with LLM tags"
+        f"{', ' + str(metrics['sample_title_tags']['users']) + ' without (reported apart)' if metrics.get('sample_title_tags') else ''}"
+        f", seed {metrics.get('seed', '?')}.",
         f"LLM: backend `{backend}`, model `{model or 'embedded default'}`.",
         f"Classic baseline: {metrics.get('classic_name', '?')}; fused weight beta = {metrics.get('beta_tuned', '?')} "
         "(chosen on the dev fold).",
@@ -262,6 +337,7 @@ def build_report(root: Path) -> tuple[Path, Path]:
     blocks += verdict_blocks(metrics, k)
     blocks += accuracy_blocks(metrics, ks, labels, fig_dir)
     blocks += diversity_blocks(metrics, ks, labels, fig_dir)
+    blocks += search_blocks(read_json(run.retriever / "search.json"))
     blocks += matthew_blocks(read_rows(run.deciles), k, labels, fig_dir)
     blocks += tag_eval_blocks(read_json(run.tag_eval), fig_dir)
     blocks += alignment_blocks(read_json(run.alignment_summary), read_json(run.table5), fig_dir)

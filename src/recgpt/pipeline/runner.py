@@ -48,7 +48,7 @@ def build_stages() -> list[Stage]:
     aligned = str(r.alignment_summary)
     return [
         Stage("data", "load and validate the data", core.stage_data, sections=("data",), outputs=data,
-              external_inputs=_source_files),
+              external_inputs=_source_files, check=core.check_memory),
         Stage("sample", "draw the seeded sample of test users", core.stage_sample,
               sections=("evaluation.sample_users", "evaluation.seed"), inputs=(str(r.table("holdout")),),
               outputs=(sample,), version="2"),
@@ -56,7 +56,8 @@ def build_stages() -> list[Stage]:
               sections=("compression",), inputs=data, outputs=(compressed,)),
         Stage("phi", "train the tag-to-category model phi", core.stage_phi, sections=("phi",),
               inputs=(str(r.table("items")),), outputs=(phi,)),
-        Stage("retriever", "train the user-item-tag retriever", core.stage_retriever, sections=("retriever",),
+        Stage("retriever", "train the user-item-tag retriever", core.stage_retriever,
+              sections=("retriever", "retriever_search"),
               inputs=data, outputs=(str(r.retriever / SAVED_MODEL),)),
         Stage("interests", "mine interests with the LLM (sampled users)", llm.stage_interests,
               sections=("llm", "interests"), inputs=data + (compressed, sample), outputs=(interests,)),
@@ -70,9 +71,12 @@ def build_stages() -> list[Stage]:
               sections=("tag_eval",), inputs=data + (tags, sample, phi), outputs=(str(r.tag_eval),)),
         Stage("retrieve", "retrieve with every method and tune beta on dev", ev.stage_retrieve,
               sections=("evaluation.ks", "evaluation.k_main", "evaluation.classic", "evaluation.beta_grid",
-                        "evaluation.tune_users", "evaluation.all_users", "evaluation.seed"),
+                        "evaluation.tune_users", "evaluation.all_users", "evaluation.seed",
+                        "evaluation.classic_options", "evaluation.tune_baselines", "evaluation.classic_grid",
+                        "evaluation.sequential", "retriever.threads", "evaluation.beta_criterion",
+                        "evaluation.beta_tolerance"),
               inputs=data + (retriever, tags, sample),
-              outputs=(recommendations, str(r.recommendations_all), str(r.tuning))),
+              outputs=(recommendations, str(r.recommendations_all), str(r.tuning)), version="2"),
         Stage("align_eval", "tag hit rates of the base and the tuned model (Table 5)", align.stage_align_eval,
               sections=("alignment.enabled", "alignment.evaluation", "llm", "tags", "evaluation.ks",
                         "evaluation.k_main"),
@@ -86,7 +90,8 @@ def build_stages() -> list[Stage]:
               inputs=data + (recommendations, str(r.recommendations_all), str(r.tuning), sample),
               outputs=(str(r.metrics), str(r.deciles))),
         Stage("report", "write the report", report,
-              inputs=(str(r.eval), interests, tags, compressed, str(r.llm_usage), str(r.table5)),
+              inputs=(str(r.eval), interests, tags, compressed, str(r.llm_usage), str(r.retriever / "search.json"),
+                      str(r.table5)),
               outputs=(str(r.report_md), str(r.report_html))),
     ]
 

@@ -53,17 +53,27 @@ def stage_data(ctx: StageContext) -> dict:
     from recgpt.data.store import save_dataset
 
     cfg = ctx.config.data
-    dataset = load_source(cfg.source, cfg.path).validate()
-    if cfg.split == "leave-one-out" or (cfg.split == "auto" and dataset.holdout.num_rows == 0):
-        from recgpt.pipeline.split import leave_one_out
+    from recgpt.data.split import apply_split
 
-        dataset = leave_one_out(dataset, cfg.split_min_events).validate()
+    dataset = apply_split(load_source(cfg.source, cfg.path).validate(), cfg.split, cfg.split_min_events)
     if cfg.max_users is not None:
         dataset = subset_users(dataset, cfg.max_users, cfg.seed).validate()
     save_dataset(dataset, ctx.run.data)
     ctx.shared["dataset"] = dataset
     return {"items": dataset.items.num_rows, "users": dataset.users.num_rows, "events": dataset.events.num_rows,
             "searches": dataset.searches.num_rows, "holdout": dataset.holdout.num_rows}
+
+
+def check_memory(ctx: StageContext) -> None:
+    """Pre-flight, right after the data stage: the classic baseline (with the largest settings its tuning grid
+    tries) must fit in ``evaluation.memory_gb`` or the memory available now; else a clear error before any slow
+    stage (:class:`recgpt.retrieval.memory.MemoryBudgetError`, naming a scalable alternative)."""
+    from recgpt.retrieval.memory import check_fits
+
+    cfg = ctx.config.evaluation
+    n_items = dataset_of(ctx).items.num_rows
+    check_fits(cfg.classic, n_items, cfg.largest_classic_options(), cfg.memory_gb,
+               what="the classic baseline (evaluation.classic)")
 
 
 def stage_sample(ctx: StageContext) -> dict:
@@ -91,10 +101,22 @@ def stage_phi(ctx: StageContext) -> dict:
 
 def stage_retriever(ctx: StageContext) -> dict:
     """Train the user-item-tag retriever (early-stopped on dev) and save it to ``RUN/retriever``; a killed
-    training resumes after its last finished epoch (``RUN/retriever/checkpoint.pt``)."""
+    training resumes after its last finished epoch (``RUN/retriever/checkpoint.pt``). With
+    ``retriever_search.enabled`` the saved model is the best of a search on dev (``RUN/retriever/search.json``)."""
     from recgpt.retrieval.tar import TARRecommender
 
     run = ctx.run
+    search = ctx.config.retriever_search
+    (run.retriever / "search.json").unlink(missing_ok=True)
+    if search.enabled:  # recgpt run --tune-retriever: the best of an Optuna search on dev
+        from recgpt.retrieval.search import search_retriever
+
+        result = search_retriever(dataset_of(ctx), ctx.config.retriever, search)
+        model = result.model
+        model.save(run.retriever)
+        write_json(run.retriever / "search.json", result.summary())
+        return {"trials": len(result.trials), "base_dev": round(result.base_dev, 4),
+                "best_dev": round(result.best_dev, 4), **{k: v for k, v in result.chosen().items()}}
     model = TARRecommender(ctx.config.retriever).fit(dataset_of(ctx), "dev", checkpoint=run.retriever_checkpoint)
     model.save(run.retriever)
     log = model.training_log

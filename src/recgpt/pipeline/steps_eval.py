@@ -27,7 +27,7 @@ from recgpt.pipeline.steps_core import dataset_of, sample_of
 log = logging.getLogger("recgpt.pipeline")
 
 #: Methods that need no LLM tags, evaluated on every test user too.
-NO_LLM_METHODS = ("popularity", "classic", "collaborative")
+NO_LLM_METHODS = ("popularity", "classic", "sequential", "collaborative")
 
 
 def _holdout(dataset, fold: str) -> dict[str, str]:
@@ -56,22 +56,33 @@ def stage_retrieve(ctx: StageContext) -> dict:
     (every test user, methods without LLM) and ``eval/tuning.json``."""
     from recgpt.retrieval.base import create
     from recgpt.retrieval.fusion import load_tag_table
-    from recgpt.retrieval.quality import tune_beta
+    from recgpt.retrieval.quality import beta_curve, choose_beta
+    from recgpt.retrieval.tuning import describe, fit_for_test, tune_baseline
     from recgpt.retrieval.saved import load_model
 
     run = ctx.run
     cfg = ctx.config.evaluation
     dataset = dataset_of(ctx)
     model = load_model(run.retriever)
-    beta, scores = tune_beta(model, dataset, cfg.beta_grid, cfg.k_main, max_users=cfg.tune_users, seed=cfg.seed)
-    grid = {f"{b:g}": value for b, value in scores.items()}
+    curve = beta_curve(model, dataset, cfg.beta_grid, cfg.k_main, max_users=cfg.tune_users, seed=cfg.seed)
+    beta = choose_beta(curve, cfg.beta_criterion, cfg.beta_tolerance)
+    grid = {f"{c['beta']:g}": c["recall"] for c in curve}
     log.info("fusion weight tuned on dev: beta=%g (dev recall@%d: %s)", beta, cfg.k_main, grid)
     model.use_history(dataset, "test")
     tags = load_tag_table(run.tags) if run.tags.exists() else {}
     sample = sample_of(ctx)
     k = max(cfg.ks)
-    baselines = {"popularity": create("popular").fit(dataset, "test"),
-                 "classic": create(cfg.classic).fit(dataset, "test")}
+    if cfg.tune_baselines:  # tuned on dev, refitted on train + dev for the test lists (the usual protocol)
+        classic_options, tried = tune_baseline(cfg.classic, dataset, cfg.classic_grid_or_default(),
+                                               cfg.classic_options, cfg.k_main, cfg.tune_users, cfg.seed)
+        baselines = {"popularity": fit_for_test("popular", {}, dataset),
+                     "classic": fit_for_test(cfg.classic, classic_options, dataset)}
+    else:
+        classic_options, tried = dict(cfg.classic_options), []
+        baselines = {"popularity": create("popular").fit(dataset, "test"),
+                     "classic": create(cfg.classic, **classic_options).fit(dataset, "test")}
+    if cfg.sequential:  # the sequential reference, trained like the TAR (train, early-stopped on dev)
+        baselines["sequential"] = create("sasrec", threads=ctx.config.retriever.threads).fit(dataset, "test")
     rows = []
     for name, recommender in baselines.items():
         rows += _rows(name, recommender.recommend(sample, k))
@@ -86,9 +97,14 @@ def stage_retrieve(ctx: StageContext) -> dict:
             all_rows += _rows(name, recommender.recommend(everyone, k))
         all_rows += _rows("collaborative", model.recommend(everyone, k, beta=1.0))
     pq.write_table(_table(all_rows), run.recommendations_all)
-    with_tags = sum(1 for u in sample if tags.get(u))
+    llm_tag_users = sorted(u for u in sample if tags.get(u))
+    with_tags = len(llm_tag_users)
     write_json(run.tuning, {"beta_tuned": beta, "beta_grid": grid, "beta_metric": f"recall@{cfg.k_main}",
-                                              "sample_users_with_llm_tags": with_tags})
+                            "beta_criterion": cfg.beta_criterion, "beta_tolerance": cfg.beta_tolerance,
+                            "beta_curve": curve,
+                            "sample_users_with_llm_tags": with_tags, "llm_tag_users": llm_tag_users,
+                            "classic_options": describe(classic_options), "classic_tuned": cfg.tune_baselines,
+                            "classic_grid": [{"options": describe(p), f"dev_recall@{cfg.k_main}": r} for p, r in tried]})
     return {"beta_tuned": beta, "sample_users": len(sample), "sample_users_with_llm_tags": with_tags}
 
 
@@ -105,7 +121,11 @@ def _ranked(table: pa.Table, method: str, users: list[str], catalog: Catalog, k:
 
 
 def stage_evaluate(ctx: StageContext) -> dict:
-    """Metrics per method (``eval/metrics.json``) and per popularity decile (``eval/deciles.parquet``)."""
+    """Metrics per method (``eval/metrics.json``) and per popularity decile (``eval/deciles.parquet``).
+
+    Populations, each with its user count: ``sample`` (sampled users *with* LLM tags: every method, tags-only
+    and fused use those tags), ``sample_title_tags`` (sampled users without LLM tags: tags-only and fused fall
+    back to item-title tags, so they are reported apart), ``all_users`` (the methods that need no LLM)."""
     run = ctx.run
     cfg = ctx.config.evaluation
     dataset = dataset_of(ctx)
@@ -116,14 +136,23 @@ def stage_evaluate(ctx: StageContext) -> dict:
     out = {"dataset": dataset.name, "ks": cfg.ks, "k_main": cfg.k_main, "seed": cfg.seed,
            "classic_name": cfg.classic, **tuning}
     deciles: list[dict] = []
+    sample = sample_of(ctx)
+    with_llm = set(tuning.get("llm_tag_users", sample))
+    populations = {  # sampled users with LLM tags, sampled users without (their tags are item titles), everyone
+        "sample": [u for u in sample if u in with_llm],
+        "sample_title_tags": [u for u in sample if u not in with_llm],
+        "all_users": sorted(targets_by_user),
+    }
+    out["sample"] = {"users": 0, "methods": {}}
     for population, path, methods in (
         ("sample", run.recommendations, None),
+        ("sample_title_tags", run.recommendations, None),
         ("all_users", run.recommendations_all, NO_LLM_METHODS),
     ):
         table = pq.read_table(path)
-        if table.num_rows == 0:
+        users = populations[population]
+        if table.num_rows == 0 or not users:
             continue
-        users = sample_of(ctx) if population == "sample" else sorted(targets_by_user)
         targets = catalog.positions([targets_by_user.get(u) for u in users], missing=-1)
         present = [m for m in dict.fromkeys(table.column("method").to_pylist()) if methods is None or m in methods]
         block = {"users": len(users), "methods": {}}
@@ -137,5 +166,6 @@ def stage_evaluate(ctx: StageContext) -> dict:
     pq.write_table(pa.Table.from_pylist(deciles), run.deciles)
     k = cfg.k_main
     fused, collab = out["sample"]["methods"].get("fused", {}), out["sample"]["methods"].get("collaborative", {})
-    return {f"{m}@{k} {name}": round(v.get(f"{m}@{k}", float("nan")), 4)
-            for name, v in (("fused", fused), ("collaborative", collab)) for m in ("recall", "categories", "long_tail")}
+    return {"users_with_llm_tags": out["sample"]["users"],
+            "users_with_title_tags": out.get("sample_title_tags", {}).get("users", 0), **{f"{m}@{k} {name}": round(v.get(f"{m}@{k}", float("nan")), 4)
+            for name, v in (("fused", fused), ("collaborative", collab)) for m in ("recall", "categories", "long_tail")}}

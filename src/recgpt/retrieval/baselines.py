@@ -2,7 +2,7 @@
 
 - ``popular``: items ranked by training interaction count (the floor).
 - ``ease``: EASE (Steck, 2019), closed-form linear item-item model, B = I - P / diag(P), P = (X^T X + lambda I)^-1.
-- ``itemknn``: item-based k-nearest neighbours with cosine similarity and shrinkage.
+- ``itemknn``: item-based k-nearest neighbours with cosine similarity and shrinkage (sparse, built in blocks).
 
 All three score a user's *visible* history row x (binary, shape (n_items,)) and exclude it from the list.
 """
@@ -120,61 +120,106 @@ class PopularRecommender(HistoryRecommender):
 
 
 class EASERecommender(HistoryRecommender):
-    """EASE: B (n_items, n_items) with zero diagonal; scores = x B. ``l2`` is lambda (the L2 penalty)."""
+    """EASE: B (m, m) with zero diagonal; scores = x B. ``l2`` is lambda (the L2 penalty).
 
-    def __init__(self, l2: float = 200.0):
+    ``max_items`` (None: every item, m = n_items) restricts the model to the m most popular training items, so
+    that a large catalog fits in memory (about 28 m^2 bytes while fitting, see :mod:`recgpt.retrieval.memory`);
+    the other items score below every kept item (they fill a list only when fewer than k kept items are left).
+    """
+
+    def __init__(self, l2: float = 200.0, max_items: int | None = None):
         self.l2 = float(l2)
+        self.max_items = None if max_items is None else int(max_items)
 
     @property
     def params(self) -> dict[str, Any]:
-        return {"l2": self.l2}
+        return {"l2": self.l2, "max_items": self.max_items}
 
     def _state(self) -> dict[str, np.ndarray]:
-        return {"b": self._b}
+        return {"b": self._b, "kept": self._kept}
 
     def _set_state(self, arrays: dict[str, np.ndarray]) -> None:
         self._b = arrays["b"]
+        self._kept = arrays.get("kept", np.arange(len(self._b), dtype=np.int64))
 
     def _fit_model(self) -> None:
-        x = self.train.matrix(len(self.catalog))
+        n = len(self.catalog)
+        if self.max_items is None or self.max_items >= n:
+            self._kept = np.arange(n, dtype=np.int64)
+        else:  # the most popular items, ties by catalog order
+            self._kept = np.sort(np.argsort(-np.asarray(self.popularity), kind="stable")[: self.max_items])
+        x = self.train.matrix(n)[:, self._kept]
         gram = (x.T @ x).toarray().astype(np.float64)
         gram[np.diag_indices_from(gram)] += self.l2
         p = np.linalg.inv(gram)
+        del gram
         b = -p / np.diag(p)[None, :]
+        del p
         b[np.diag_indices_from(b)] = 0.0
         self._b = b.astype(np.float32)
 
     def _scores(self, user_ids) -> np.ndarray:
-        return np.asarray(self._history_matrix(user_ids) @ self._b)
+        x = self._history_matrix(user_ids)
+        if len(self._kept) == len(self.catalog):
+            return np.asarray(x @ self._b)
+        out = np.full((len(user_ids), len(self.catalog)), -1e30, dtype=np.float32)
+        out[:, self._kept] = np.asarray(x[:, self._kept] @ self._b)
+        return out
 
 
 class ItemKNNRecommender(HistoryRecommender):
-    """Item kNN: cosine similarity sim(i,j) = c_ij / (sqrt(n_i n_j) + shrink), top ``neighbors`` per item."""
+    """Item kNN: cosine similarity sim(i,j) = c_ij / (sqrt(n_i n_j) + shrink), top ``neighbors`` per item.
 
-    def __init__(self, neighbors: int = 100, shrink: float = 10.0):
+    The similarity is computed ``block`` target items at a time (a dense (n_items, block) slice of the
+    co-occurrence) and only the top ``neighbors`` of each column are kept, as a sparse (n_items, n_items)
+    matrix: memory about n_items x (block x 16 + neighbors x 12) bytes, so a catalog of 75,000 items fits
+    in well under 1 GB (the dense matrix would need about 23 GB).
+    """
+
+    def __init__(self, neighbors: int = 100, shrink: float = 10.0, block: int = 2048):
         self.neighbors = int(neighbors)
         self.shrink = float(shrink)
+        self.block = int(block)
 
     @property
     def params(self) -> dict[str, Any]:
-        return {"neighbors": self.neighbors, "shrink": self.shrink}
+        return {"neighbors": self.neighbors, "shrink": self.shrink, "block": self.block}
 
     def _state(self) -> dict[str, np.ndarray]:
-        return {"sim": self._sim}
+        sim = self._sim.tocsc()
+        return {"sim_data": sim.data, "sim_indices": sim.indices.astype(np.int64),
+                "sim_indptr": sim.indptr.astype(np.int64), "sim_shape": np.asarray(sim.shape, dtype=np.int64)}
 
     def _set_state(self, arrays: dict[str, np.ndarray]) -> None:
-        self._sim = arrays["sim"]
+        if "sim" in arrays:  # saved before the sparse form
+            self._sim = sp.csc_matrix(arrays["sim"])
+            return
+        self._sim = sp.csc_matrix((arrays["sim_data"], arrays["sim_indices"], arrays["sim_indptr"]),
+                                  shape=tuple(int(v) for v in arrays["sim_shape"]))
 
     def _fit_model(self) -> None:
-        x = self.train.matrix(len(self.catalog))
-        co = (x.T @ x).toarray().astype(np.float32)
-        norms = np.sqrt(np.diag(co).copy())
-        sim = co / (np.outer(norms, norms) + self.shrink + 1e-9)
-        np.fill_diagonal(sim, 0.0)
-        if self.neighbors < sim.shape[0]:
-            cut = np.argpartition(-sim, self.neighbors - 1, axis=0)[self.neighbors :, :]
-            np.put_along_axis(sim, cut, 0.0, axis=0)
-        self._sim = sim  # column j holds the neighbours of j that may score j
+        x = self.train.matrix(len(self.catalog)).tocsc()
+        n = x.shape[1]
+        xt = x.T.tocsr()
+        norms = np.sqrt(np.asarray(x.multiply(x).sum(axis=0)).ravel().astype(np.float32))
+        data, rows, cols = [], [], []
+        for start in range(0, n, max(1, self.block)):
+            stop = min(n, start + max(1, self.block))
+            co = np.asarray((xt @ x[:, start:stop]).toarray(), dtype=np.float32)  # (n, stop - start)
+            sim = co / (np.outer(norms, norms[start:stop]) + self.shrink + 1e-9)
+            sim[np.arange(start, stop), np.arange(stop - start)] = 0.0
+            if self.neighbors < n:
+                top = np.argpartition(-sim, self.neighbors - 1, axis=0)[: self.neighbors, :]
+            else:
+                top = np.broadcast_to(np.arange(n)[:, None], sim.shape)
+            values = np.take_along_axis(sim, top, axis=0)
+            keep = values != 0
+            data.append(values[keep])
+            rows.append(top[keep])
+            cols.append(np.broadcast_to(np.arange(start, stop)[None, :], top.shape)[keep])
+        cat = (lambda parts, dt: np.concatenate(parts).astype(dt) if parts else np.zeros(0, dt))
+        self._sim = sp.csc_matrix((cat(data, np.float32), (cat(rows, np.int64), cat(cols, np.int64))), shape=(n, n))
+        # column j holds the neighbours of j that may score j
 
     def _scores(self, user_ids) -> np.ndarray:
-        return np.asarray(self._history_matrix(user_ids) @ self._sim)
+        return np.asarray((self._history_matrix(user_ids) @ self._sim).toarray(), dtype=np.float32)

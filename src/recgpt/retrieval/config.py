@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from recgpt.config import StrictConfig
 
@@ -82,3 +82,57 @@ class TARConfig(StrictConfig):
     patience: int = Field(8, description="dev evaluations without improvement before stopping")
     seed: int = 0
     threads: int = Field(2, description="torch CPU threads")
+
+
+class SearchDimension(StrictConfig):
+    """One searched TARConfig key: a range (``low``, ``high``, ``log``; whole numbers when both ends are) or a
+    list of ``choices``."""
+
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    choices: list[float | int | str] | None = None
+
+    @model_validator(mode="after")
+    def _range_or_choices(self) -> "SearchDimension":
+        if (self.choices is None) == (self.low is None or self.high is None):
+            raise ValueError("give either low and high, or choices")
+        if self.low is not None and self.high is not None and self.low > self.high:
+            raise ValueError(f"low {self.low} is above high {self.high}")
+        return self
+
+
+def _default_space() -> dict[str, SearchDimension]:
+    return {
+        "lr": SearchDimension(low=3e-4, high=3e-3, log=True),
+        "dropout": SearchDimension(low=0.2, high=0.7),
+        "dim": SearchDimension(choices=[32, 64, 128]),
+        "n_layers": SearchDimension(choices=[1, 2, 3]),
+        "batch_size": SearchDimension(choices=[128, 256, 512]),
+        "alpha": SearchDimension(low=0.2, high=0.8),
+    }
+
+
+class RetrieverSearchConfig(StrictConfig):
+    """``recgpt tune-retriever`` and ``recgpt run --tune-retriever`` (YAML block ``retriever_search``): an Optuna
+    search of the TAR's main settings on dev Recall@20 (beta = 1, the early-stopping metric) within a time
+    budget. Trial 0 is the configured retriever itself, so the kept model is never worse on dev than it; bad
+    trials are pruned at their dev evaluations (median rule)."""
+
+    enabled: bool = Field(False, description="recgpt run: search instead of training the configured retriever once")
+    trials: int = Field(12, ge=1, description="most trials (trial 0 = the configured settings)")
+    time_budget_s: float = Field(3600.0, gt=0, description="no trial starts after this; a running trial past it "
+                                 "is pruned at its next dev evaluation (trial 0 always finishes)")
+    epochs: int | None = Field(None, ge=1, description="most epochs per trial (None: retriever.epochs)")
+    seed: int = Field(0, description="seed of the sampler")
+    prune_after: int = Field(2, ge=0, description="dev evaluations of a trial before it may be pruned")
+    startup_trials: int = Field(2, ge=0, description="finished trials before pruning starts")
+    space: dict[str, SearchDimension] = Field(default_factory=_default_space,
+                                              description="TARConfig key -> range or choices")
+
+    @model_validator(mode="after")
+    def _known_keys(self) -> "RetrieverSearchConfig":
+        unknown = sorted(set(self.space) - set(TARConfig.model_fields))
+        if unknown:
+            raise ValueError(f"space: {', '.join(unknown)} is not a retriever setting")
+        return self

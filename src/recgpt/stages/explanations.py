@@ -101,7 +101,7 @@ def pair_user_items(
     interest_only = config.model_copy(update={"item_only_for_paired_items": False})
     users = tags.column("user_id").to_pylist()
     for user, shown in recommended.items():
-        mine = tags.take([i for i, u in enumerate(users) if u == user])
+        mine = tags.take(pa.array([i for i, u in enumerate(users) if u == user], type=pa.int64()))
         for pair in pair_interests_with_items(mine, items, popularity, interest_only, candidates=shown):
             pairs.setdefault((pair.interest, pair.item_id), pair)
     for shown in recommended.values():
@@ -140,7 +140,7 @@ def pair_catalog(
     add(first or [])
     users = tags.column("user_id").to_pylist()
     for user in sorted(set(users)):
-        mine = tags.take([i for i, u in enumerate(users) if u == user])
+        mine = tags.take(pa.array([i for i, u in enumerate(users) if u == user], type=pa.int64()))
         add(pair_interests_with_items(mine, items, exposure, interest_only, candidates=served.get(user, [])))
     ranked = sorted(exposure, key=lambda i: (-exposure[i], i))
     add(Pair("", item) for item in ranked[: config.item_only_items])

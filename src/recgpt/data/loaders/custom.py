@@ -15,7 +15,7 @@ Example (``examples/custom/mapping.yaml`` is a complete one)::
       timestamp_format: iso    # unix | unix_ms | iso | a strptime pattern such as "%Y-%m-%d %H:%M"
 
 Every bad row (malformed line, missing field, unknown behavior, unparseable timestamp, event whose item is
-not in the catalog, ...) raises :class:`LoadError` naming file, line and field, or is skipped and counted.
+not in the catalog, holdout row whose user-item pair is also in the events, ...) raises :class:`LoadError` naming file, line and field, or is skipped and counted.
 Lines are 1-based physical lines for CSV (the header is line 1) and JSON Lines; rows for Parquet.
 """
 
@@ -152,6 +152,21 @@ def _must_exist(df, key, known: pl.Series, file, source, what, check: _Checker) 
     )
 
 
+def _not_in_events(holdout: pl.DataFrame, events: pl.DataFrame, file: Path, source: str,
+                   check: _Checker) -> pl.DataFrame:
+    """Holdout rows whose (user, item) pair also occurs in the events: the target would sit in its own visible
+    history (and history items are never recommended), so it is an error, or dropped and counted."""
+    def pair(df: pl.DataFrame) -> pl.Series:
+        return df.select(pl.concat_str([pl.col("user_id"), pl.col("item_id")], separator="\x1f")).to_series()
+
+    return check.apply(
+        holdout, pair(holdout).is_in(pair(events).implode()), file, source,
+        lambda d, r: f"holdout row (user {d['user_id'][r]!r}, item {d['item_id'][r]!r}) also occurs in the events: "
+                     "the target would leak into its own history; remove it from one of the two files",
+        "holdout row also in the events",
+    )
+
+
 def _to_arrow(df: pl.DataFrame, columns: list[str]) -> pa.Table:
     table = df.select([c for c in columns if c in df.columns]).to_arrow()
     if "attributes" in table.column_names:
@@ -185,6 +200,8 @@ def load_custom(mapping_yaml: str | Path, report: SkipReport | None = None) -> D
     if holdout is not None:
         holdout = _must_exist(holdout, "item_id", items["item_id"], file_of(cfg.holdout),
                               cfg.holdout.source("item_id"), "the item catalog", check)
+    if holdout is not None:
+        holdout = _not_in_events(holdout, events, file_of(cfg.holdout), cfg.holdout.source("item_id"), check)
     if cfg.users is not None:
         users = _load_table("users", cfg.users, base, cfg, check)
         users = _unique_ids(users, "user_id", file_of(cfg.users), cfg.users.source("user_id"), check)
