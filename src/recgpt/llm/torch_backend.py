@@ -16,14 +16,16 @@ import os
 import threading
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator, Literal
+from typing import TYPE_CHECKING, Any, Iterator, Literal
 
 from pydantic import Field
 
 from recgpt.config import StrictConfig
 from recgpt.llm.base import Backend, BackendError, Completion, DecodingParams, Prompt, as_messages
-from recgpt.llm.torch_generate import BatchGenerator, Generated, GenerationRow
 from recgpt.llm.torch_model import DTYPES, ModelSource, model_identity, resolve_source
+
+if TYPE_CHECKING:  # the generator imports torch; reading a configuration must not
+    from recgpt.llm.torch_generate import BatchGenerator
 
 
 class TorchOptions(StrictConfig):
@@ -81,7 +83,7 @@ class TorchBackend(Backend):
         self.n_ctx = n_ctx
         self.cache_dir = cache_dir
         self._model_id = model_identity(self.source, self.adapter, dtype)  # checks the adapter folder now
-        self._generator: BatchGenerator | None = None
+        self._generator: "BatchGenerator | None" = None
         self._load_lock = threading.Lock()
 
     @property
@@ -89,10 +91,11 @@ class TorchBackend(Backend):
         return self._model_id
 
     @property
-    def generator(self) -> BatchGenerator:
+    def generator(self) -> "BatchGenerator":
         """The batch generator over the loaded model (loaded on first use)."""
         with self._load_lock:
             if self._generator is None:
+                from recgpt.llm.torch_generate import BatchGenerator
                 from recgpt.llm.torch_model import load_model
 
                 with torch_threads(self.threads):
@@ -116,6 +119,8 @@ class TorchBackend(Backend):
         if not len(prompts) == len(params) == len(json_schemas):
             raise ValueError(f"complete_batch needs as many params and schemas as prompts: {len(prompts)} "
                              f"prompts, {len(params)} params, {len(json_schemas)} schemas")
+        from recgpt.llm.torch_generate import Generated, GenerationRow
+
         rows: list[GenerationRow] = []
         failed: dict[int, BackendError] = {}
         for i, (prompt, p, schema) in enumerate(zip(prompts, params, json_schemas)):
