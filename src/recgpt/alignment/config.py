@@ -61,7 +61,7 @@ class TrainerConfig(StrictConfig):
     max_length: int = Field(768, ge=64, description="prompt + completion tokens; longer samples are left out")
     eval_every: int = Field(50, ge=1, description="optimizer steps between held-out evaluations and checkpoints")
     patience: int = Field(3, ge=1, description="held-out evaluations without improvement before stopping")
-    bf16: bool = Field(True, description="bfloat16 autocast on the CPU's AMX units (False: float32)")
+    bf16: bool = Field(True, description="bfloat16 weights and autocast on the CPU's AMX units (False: float32)")
     threads: int | None = Field(None, ge=1, description="torch CPU threads (default: all cores)")
     seed: int = 0
 

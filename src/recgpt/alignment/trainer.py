@@ -161,7 +161,10 @@ def _trainer(source, from_adapter, config: TrainerConfig, train_rows, eval_rows,
         torch.set_num_threads(config.threads)
     folder = converted_gguf_folder(source.path, None) if source.kind == "gguf" else source.path
     tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
-    model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32, local_files_only=True)
+    # bf16 weights, not fp32 weights under autocast: on this CPU (AMX-BF16) autocast trained at 90 tokens/s
+    # with a 12.5 GB peak; the LoRA matrices themselves stay fp32 (peft's autocast_adapter_dtype)
+    dtype = torch.bfloat16 if config.bf16 else torch.float32
+    model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype, local_files_only=True)
     model = _trainable(model, source, from_adapter, config)
     train_data = _fitting(Dataset.from_list(train_rows), tokenizer, config.max_length)
     eval_data = _fitting(Dataset.from_list(eval_rows), tokenizer, config.max_length) if eval_rows else None
