@@ -210,6 +210,5 @@ def evaluate_tag_models(run, dataset, phi, tags_config, llm, models: dict[str, s
                                                  cache_path)
     titles = dataset.items.column("title").to_pylist()
     rows = hit_table(tables, dataset, chosen, config.ks, Leaves.fit(titles, config.leaves, config.seed))
-    ks = config.ks
-    table = Table5(list(ks), len(chosen), sources, rows, quality)
+    table = Table5(list(config.ks), len(chosen), sources, rows, quality)
     return table, tables

@@ -75,6 +75,7 @@ def downstream(ctx: StageContext, tag_tables: dict, users: list[str]) -> dict:
     sampled users that have tags from both models."""
     from recgpt.data.catalog import Catalog
     from recgpt.pipeline.evaluate import method_metrics
+    from recgpt.pipeline.steps_eval import _holdout
     from recgpt.retrieval.saved import load_model
 
     cfg = ctx.config.evaluation
@@ -88,7 +89,7 @@ def downstream(ctx: StageContext, tag_tables: dict, users: list[str]) -> dict:
     model.use_history(dataset, "test")
     catalog = Catalog.from_table(dataset.items)
     popularity = catalog.counts(dataset.events)
-    targets_of = {r["user_id"]: r["item_id"] for r in dataset.holdout.to_pylist() if r["fold"] == "test"}
+    targets_of = _holdout(dataset, "test")
     targets = catalog.positions([targets_of.get(u) for u in both], missing=-1)
     out: dict = {"users": len(both), "beta": beta, "k": cfg.k_main}
     k = max(cfg.ks)
