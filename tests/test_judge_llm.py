@@ -48,4 +48,4 @@ def test_recgpt_judge_grades_with_the_embedded_model_and_resumes(tmp_path):
     again = runner.invoke(app, ["judge", "--run", str(run.root), "--config", str(config)])
     assert again.exit_code == 0, again.output
     assert f"{len(judged_items)} already judged" in again.output
-    assert f"graded 2 outputs with" in again.output and f": {failed} asked" in again.output  # only the unjudged
+    assert "graded 2 outputs with" in again.output and f": {failed} asked" in again.output  # only the unjudged

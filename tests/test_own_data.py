@@ -135,7 +135,6 @@ def test_the_report_puts_users_without_llm_tags_apart_and_counts_users_per_row(t
 
 
 def test_beta_smallest_within_tolerance_and_the_dev_curve_in_the_report(tmp_path):
-    from recgpt.pipeline.artifacts import write_json
     from recgpt.pipeline.report import beta_blocks
     from recgpt.retrieval.quality import choose_beta
 

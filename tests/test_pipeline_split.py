@@ -5,7 +5,7 @@ from __future__ import annotations
 import pyarrow as pa
 
 from recgpt.data.dataset import Dataset
-from recgpt.data.split import apply_split, leave_one_out
+from recgpt.data.split import leave_one_out
 
 
 def test_leave_one_out_picks_last_new_items():

@@ -9,7 +9,6 @@ import pytest
 from typer.testing import CliRunner
 
 from recgpt.cli.main import app
-from recgpt.config import ConfigError
 from recgpt.data.store import save_dataset
 from recgpt.retrieval.config import RetrieverSearchConfig, SearchDimension, TARConfig
 from recgpt.retrieval.synthetic import PLANTED_TAR_SETTINGS
