@@ -92,3 +92,43 @@ def test_sets_that_cannot_train_are_refused_by_name(tmp_path):
         long = TrainingSet([TrainingSample("tags", [{"role": "user", "content": "word " * 200}], "{}", "logs", "u")],
                            "test.v1", "tags", "v1")
         train(long, tmp_path / "b", TrainerConfig(max_length=64, **FAST))
+
+
+def test_the_completion_only_head_gives_the_models_own_loss_on_the_completion():
+    """The trainer projects only the completion positions onto the vocabulary; its loss must be exactly the
+    causal LM's cross-entropy over the completion tokens (prompt and padding ignored), and train the adapter."""
+    from collections import defaultdict
+    from types import SimpleNamespace
+
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from recgpt.alignment.sft_trainer import CompletionOnlySFTTrainer
+    from recgpt.llm.torch_model import resolve_source
+    from recgpt.llm.torch_model_files import converted_gguf_folder
+
+    folder = converted_gguf_folder(resolve_source(None).path, None)
+    tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+    model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32, local_files_only=True)
+    model = get_peft_model(model, LoraConfig(r=4, target_modules="all-linear", task_type="CAUSAL_LM"))
+    rows = [(tokenizer(q)["input_ids"], tokenizer(a)["input_ids"]) for q, a in PAIRS[:3]]
+    width = max(len(p) + len(c) for p, c in rows)
+    ids = torch.full((len(rows), width), tokenizer.pad_token_id or 0)
+    labels = torch.full((len(rows), width), -100)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, (prompt, completion) in enumerate(rows):
+        n = len(prompt) + len(completion)
+        ids[i, :n] = torch.tensor(prompt + completion)
+        labels[i, len(prompt):n] = torch.tensor(completion)
+        mask[i, :n] = 1
+    inputs = {"input_ids": ids, "attention_mask": mask, "labels": labels}
+    stub = SimpleNamespace(args=SimpleNamespace(bf16=False), _metrics=defaultdict(lambda: defaultdict(list)))
+    loss = CompletionOnlySFTTrainer.compute_loss(stub, model, inputs)
+    with torch.no_grad():
+        reference = model(**inputs).loss
+    assert torch.isclose(loss, reference, rtol=1e-5), (loss.item(), reference.item())
+    loss.backward()
+    lora_grads = [p.grad for name, p in model.named_parameters() if "lora_B" in name]
+    assert lora_grads and all(g is not None for g in lora_grads) and any(g.abs().sum() > 0 for g in lora_grads)
+    assert 0 <= stub._metrics["train"]["mean_token_accuracy"][0] <= 1

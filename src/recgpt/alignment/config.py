@@ -53,7 +53,8 @@ class TrainerConfig(StrictConfig):
     method: Literal["lora", "full"] = Field("lora", description="LoRA adapters on every linear layer, or all weights")
     lora_r: int = Field(16, ge=1)
     lora_alpha: int = Field(32, ge=1)
-    lora_dropout: float = Field(0.05, ge=0, lt=1)
+    lora_dropout: float = Field(0.0, ge=0, lt=1, description="dropout on the adapters' input (peft's default 0; "
+                                                             "on this CPU 0.05 cost a third of a step)")
     epochs: float = Field(2.0, gt=0)
     lr: float = Field(2e-4, gt=0, description="peak learning rate (warm-up then linear decay)")
     batch_size: int = Field(8, ge=1)
@@ -61,7 +62,7 @@ class TrainerConfig(StrictConfig):
     max_length: int = Field(768, ge=64, description="prompt + completion tokens; longer samples are left out")
     eval_every: int = Field(50, ge=1, description="optimizer steps between held-out evaluations and checkpoints")
     patience: int = Field(3, ge=1, description="held-out evaluations without improvement before stopping")
-    bf16: bool = Field(True, description="bfloat16 weights and autocast on the CPU's AMX units (False: float32)")
+    bf16: bool = Field(True, description="bfloat16 autocast on the CPU's AMX units (False: float32 throughout)")
     threads: int | None = Field(None, ge=1, description="torch CPU threads (default: all cores)")
     seed: int = 0
 

@@ -1,5 +1,5 @@
 """Supervised fine-tuning of a stage model on a training set: trl's SFT trainer, LoRA (peft) or all weights,
-on the CPU in bfloat16 autocast, loss on the completion only.
+on the CPU in bfloat16 autocast, loss on the completion only (the vocabulary projection too: ``sft_trainer``).
 
     result = train(TrainingSet.read(path), RUN / "alignment" / "tags-il", TrainerConfig())
     result.folder          # adapter/ (LoRA) or model/ (full), with manifest.json beside it
@@ -148,7 +148,9 @@ def _trainer(source, from_adapter, config: TrainerConfig, train_rows, eval_rows,
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer, EarlyStoppingCallback, PrinterCallback
     from transformers.utils import logging as transformers_logging
-    from trl import SFTConfig, SFTTrainer
+    from trl import SFTConfig
+
+    from recgpt.alignment.sft_trainer import CompletionOnlySFTTrainer
 
     datasets.disable_progress_bars()  # our own progress reports stand for them
     transformers_logging.disable_progress_bar()
@@ -161,10 +163,8 @@ def _trainer(source, from_adapter, config: TrainerConfig, train_rows, eval_rows,
         torch.set_num_threads(config.threads)
     folder = converted_gguf_folder(source.path, None) if source.kind == "gguf" else source.path
     tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
-    # bf16 weights, not fp32 weights under autocast: on this CPU (AMX-BF16) autocast trained at 90 tokens/s
-    # with a 12.5 GB peak; the LoRA matrices themselves stay fp32 (peft's autocast_adapter_dtype)
-    dtype = torch.bfloat16 if config.bf16 else torch.float32
-    model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype, local_files_only=True)
+    # float32 weights under bfloat16 autocast (``bf16``): on this CPU (AMX-BF16) faster than bfloat16 weights
+    model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32, local_files_only=True)
     model = _trainable(model, source, from_adapter, config)
     train_data = _fitting(Dataset.from_list(train_rows), tokenizer, config.max_length)
     eval_data = _fitting(Dataset.from_list(eval_rows), tokenizer, config.max_length) if eval_rows else None
@@ -179,13 +179,13 @@ def _trainer(source, from_adapter, config: TrainerConfig, train_rows, eval_rows,
         load_best_model_at_end=eval_data is not None, metric_for_best_model="eval_loss", greater_is_better=False,
         max_length=config.max_length, completion_only_loss=True, packing=False, seed=config.seed,
         data_seed=config.seed, report_to=[], disable_tqdm=True, dataloader_num_workers=0,
-        save_only_model=False, remove_unused_columns=True,
+        save_only_model=False, remove_unused_columns=True, activation_checkpointing=False,
     )
     callbacks = [_reporter_callback(reporter(progress), steps_per_epoch * config.epochs)]
     if eval_data is not None:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=config.patience))
-    trainer = SFTTrainer(model=model, args=args, train_dataset=train_data, eval_dataset=eval_data,
-                         processing_class=tokenizer, callbacks=callbacks)
+    trainer = CompletionOnlySFTTrainer(model=model, args=args, train_dataset=train_data, eval_dataset=eval_data,
+                                       processing_class=tokenizer, callbacks=callbacks)
     trainer.remove_callback(PrinterCallback)  # it prints every log dict; ours reports them
     tokens = sum(len(row["input_ids"]) for row in trainer.train_dataset)
     callbacks[0].tokens_per_epoch = tokens

@@ -7,6 +7,7 @@ Library code logs to ``logging.getLogger("recgpt.<area>")`` and reports progress
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from rich.console import Console
@@ -35,10 +36,16 @@ def _stderr_console() -> Console:
 
 
 class Display:
-    """Progress bars (one per task name) and log records (INFO and above, or DEBUG when ``verbose``)."""
+    """Progress bars (one per task name) and log records (INFO and above, or DEBUG when ``verbose``).
 
-    def __init__(self, verbose: bool = False, console: Console | None = None):
+    On a terminal the bars are live; written to a file or a pipe (``nohup``, CI) rich draws nothing until the
+    end, so each task instead prints a plain line every ``plain_every`` seconds and when it finishes."""
+
+    def __init__(self, verbose: bool = False, console: Console | None = None, plain_every: float = 30.0):
         self.console = console or _stderr_console()
+        self.plain_every = plain_every
+        self._printed: dict[str, float] = {}  # task -> when its last plain line was printed
+        self._began: dict[str, float] = {}
         self.bars = Progress(
             TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
             TimeElapsedColumn(), TimeRemainingColumn(), console=self.console, transient=False,
@@ -53,6 +60,9 @@ class Display:
         self._previous = progress_api.install(self)
 
     def __call__(self, task: str, done: int, total: int | None = None, **info: Any) -> None:
+        if not self.console.is_terminal:
+            self._plain(task, done, total, info)
+            return
         if not self._started:
             self.bars.start()
             self._started = True
@@ -61,6 +71,20 @@ class Display:
         self.bars.update(self.tasks[task], completed=done, total=total, info=format_info(info))
         if total is not None and done >= total:
             self.tasks.pop(task)  # finished: the next report under this name starts a new bar
+
+    def _plain(self, task: str, done: int, total: int | None, info: dict[str, Any]) -> None:
+        now = time.monotonic()
+        began = self._began.setdefault(task, now)
+        finished = total is not None and done >= total
+        if finished or now - self._printed.get(task, began - self.plain_every) >= self.plain_every:
+            self._printed[task] = now
+            share = f" ({100 * done / total:.0f}%)" if total else ""
+            eta = f"  eta {(now - began) * (total - done) / done:.0f} s" if total and 0 < done < total else ""
+            self.console.print(f"{task}: {done}/{total if total is not None else '?'}{share}  {format_info(info)}  "
+                               f"{now - began:.0f} s{eta}", markup=False, highlight=False)
+        if finished:
+            self._began.pop(task, None)
+            self._printed.pop(task, None)
 
     def close(self) -> None:
         """Stop the bars and detach from logging and progress (idempotent)."""

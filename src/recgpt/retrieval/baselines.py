@@ -217,7 +217,9 @@ class ItemKNNRecommender(HistoryRecommender):
             data.append(values[keep])
             rows.append(top[keep])
             cols.append(np.broadcast_to(np.arange(start, stop)[None, :], top.shape)[keep])
-        cat = (lambda parts, dt: np.concatenate(parts).astype(dt) if parts else np.zeros(0, dt))
+        def cat(parts, dt):
+            return np.concatenate(parts).astype(dt) if parts else np.zeros(0, dt)
+
         self._sim = sp.csc_matrix((cat(data, np.float32), (cat(rows, np.int64), cat(cols, np.int64))), shape=(n, n))
         # column j holds the neighbours of j that may score j
 
