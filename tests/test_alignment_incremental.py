@@ -115,3 +115,48 @@ def test_an_empty_set_is_an_error_naming_what_was_dropped(built):
     builder = IncrementalSetBuilder(dataset, phi, strict, IncrementalConfig(last_n=2), vectors=EmbeddingCache())
     with pytest.raises(TrainingSetError, match="empty.*purified_shape"):
         builder.build()
+
+
+def _targets(training_set) -> list[tuple[str, str]]:
+    return sorted((s.user_id, i) for s in training_set.samples for i in s.provenance["items"])
+
+
+def _behavior_judge(prompt: str) -> str:
+    """A scripted judge: the Moleskine notebook is an irrelevant behavior, everything else passes."""
+    assert "Task: Reliable behavior" in prompt
+    output = prompt.split("# The output to judge")[1].split("# Criteria")[0]
+    relevant = "no" if "Moleskine" in output else "yes"
+    return json.dumps({"relevance": {"reason": "r", "verdict": relevant}, "timeliness": {"reason": "t", "verdict": "yes"}})
+
+
+def test_judge_purification_drops_what_the_judge_rejects_and_resumes_from_the_buffer(built, tmp_path):
+    from recgpt.alignment.purify import JudgePurifier
+    from recgpt.judge.buffer import JudgeBuffer
+    from recgpt.judge.config import JudgeConfig
+    from recgpt.judge.llm_judge import LLMJudge
+    from recgpt.llm.fake import FakeBackend
+    from recgpt.llm.runtime import LLMConfig, LLMRuntime
+
+    dataset, phi, tags_config, _, rules_only = built
+    fake = FakeBackend(_behavior_judge, model="scripted")
+    config = IncrementalConfig(last_n=2, holdout_share=0.0, purify="judge")
+    with LLMRuntime(LLMConfig(backend="fake", progress=False), cache_path=tmp_path / "cache.sqlite",
+                    backend=fake) as runtime:
+        buffer = JudgeBuffer(tmp_path / "buffer.sqlite")
+        purifier = JudgePurifier(LLMJudge(JudgeConfig(), runtime), buffer)
+        judged = IncrementalSetBuilder(dataset, phi, tags_config, config, purifier=purifier).build()
+        assert _targets(judged) == [t for t in _targets(rules_only) if t[1] != "n1"]  # n1 is the Moleskine notebook
+        assert judged.counts["judge_dropped"] == judged.counts["judge_failed_relevance"] == 1
+        assert judged.counts["judge_failed_timeliness"] == 0
+        verdicts = buffer.verdicts(task="behaviors", source="llm")
+        assert {v.criterion for v in verdicts} == {"relevance", "timeliness"} and len(verdicts) == 2 * fake.calls
+        assert any("Moleskine" in v.output["item"] and not v.passed for v in verdicts)
+        calls = fake.calls
+        again = IncrementalSetBuilder(dataset, phi, tags_config, config,
+                                      purifier=JudgePurifier(LLMJudge(JudgeConfig(), runtime), buffer)).build()
+        assert fake.calls == calls and _targets(again) == _targets(judged)  # the buffer answers: no new call
+        buffer.close()
+    with pytest.raises(ValueError, match="purify=judge"):
+        IncrementalSetBuilder(dataset, phi, tags_config, config)
+    with pytest.raises(ValueError, match="unknown behaviors criteria"):
+        JudgePurifier(LLMJudge(JudgeConfig(), runtime), buffer, ["willingness"])

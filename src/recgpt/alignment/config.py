@@ -5,6 +5,7 @@
       incremental: {window: last_n, last_n: 3, per_user: 80, per_category: 2, max_users: 600}
       trainer: {method: lora, epochs: 2, lr: 0.0002}
       evaluation: {users: 200, leaves: 200}
+      judge: {llm: {backend: openai, ...}}  # incremental.purify: judge asks it (a stronger model on a server)
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from recgpt.config import StrictConfig
+from recgpt.judge.config import JudgeConfig
 
 
 class IncrementalConfig(StrictConfig):
@@ -31,8 +33,11 @@ class IncrementalConfig(StrictConfig):
         "window", description="window: one cut before the window; all: a cut before every behavior (a bigger set)")
     horizon: int = Field(3, ge=1, description="positions=all: the next behaviors after each cut that are targets")
     min_history: int = Field(1, ge=1, description="behaviors a user must have before a cut")
-    purify: Literal["rules", "none"] = Field(
-        "rules", description="rules: drop targets whose tag the tag stage's post-checks would reject")
+    purify: Literal["rules", "judge", "none"] = Field(
+        "rules", description="rules: drop targets whose tag the tag stage's post-checks would reject; judge: then "
+                             "ask the alignment block's judge whether each behavior is relevant and timely")
+    judge_criteria: list[str] | None = Field(
+        None, description="purify=judge: the criteria of the behaviors rubric a target must pass (None: all)")
     per_user: int = Field(80, ge=1, description="balancing, first stage: at most this many targets per user")
     per_category: int = Field(2, ge=1, description="balancing, second stage: at most this many per phi category")
     tag_words: int = Field(6, ge=2, description="a target's tag: its title shortened to this many words")
@@ -88,3 +93,5 @@ class AlignmentConfig(StrictConfig):
     incremental: IncrementalConfig = Field(default_factory=IncrementalConfig)
     trainer: TrainerConfig = Field(default_factory=TrainerConfig)
     evaluation: Table5Config = Field(default_factory=Table5Config)
+    judge: JudgeConfig = Field(default_factory=JudgeConfig, description="the judge alignment asks (incremental."
+                                                                        "purify=judge); its llm block: any backend")

@@ -7,7 +7,8 @@ targets, and the history before them is the input, strictly in time order and fr
 behaviors as its targets, which gives a set as large as the logs. Then the report's three steps:
 
 1. **Purification** (rules): a target whose tag (its title shortened to "modifier + core word") the tag stage's
-   post-checks would reject (bad shape, vague word, brand, a copy of a recent item, a duplicate) is dropped.
+   post-checks would reject (bad shape, vague word, brand, a copy of a recent item, a duplicate) is dropped;
+   with ``purify: judge`` an LLM judge then drops the behaviors it finds irrelevant or untimely (``purify.py``).
 2. **Interest completion**: each kept target becomes a (tag, interest, rationale) triplet; the interest is the
    user's mined interest whose tags phi maps to the item's category, else the category's own interest
    (``category_interest``); the rationale is built from the behavior. The sample's provenance says which.
@@ -21,6 +22,7 @@ the completion holds), and the completion ``{"tags": [{"tag", "reason"}, ...]}``
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import random
 from collections import Counter, defaultdict
@@ -31,6 +33,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from recgpt.alignment.config import IncrementalConfig
+from recgpt.alignment.purify import JudgePurifier, behavior_item
 from recgpt.alignment.records import TrainingSample, TrainingSet, TrainingSetError
 from recgpt.data.behaviors import DEFAULT_RELIABLE_BEHAVIORS
 from recgpt.llm.base import as_messages
@@ -89,8 +92,12 @@ class IncrementalSetBuilder:
 
     def __init__(self, dataset, phi, tags_config: TagsConfig, config: IncrementalConfig,
                  mined: dict[str, dict[str, set[str]]] | None = None, prompts: PromptLibrary | None = None,
-                 system_prompt: str | None = None, vectors: EmbeddingCache | None = None):
+                 system_prompt: str | None = None, vectors: EmbeddingCache | None = None,
+                 purifier: JudgePurifier | None = None):
+        if (config.purify == "judge") != (purifier is not None):
+            raise ValueError("incremental.purify=judge needs a judge purifier, and only it takes one")
         self.dataset, self.phi, self.tags_config, self.config = dataset, phi, tags_config, config
+        self.purifier = purifier
         self.mined = mined or {}
         self.prompts = prompts or PromptLibrary()
         self.system_prompt = system_prompt
@@ -127,22 +134,21 @@ class IncrementalSetBuilder:
             users = sorted(rng.choice(users, size=self.config.max_users, replace=False).tolist())
         heldout = self._heldout_users(users)
         reliable = set(map(str, DEFAULT_RELIABLE_BEHAVIORS))
+        plans_of: dict[str, list[tuple[int, UserContext, list[Target]]]] = {}
+        for n, user in enumerate(users, 1):
+            plans_of[user] = self._plans(user, events_of[user], queries_of[user], attributes.get(user, ""), reliable)
+            if n % 200 == 0 or n == len(users):
+                progress("reading the windows", n, len(users))
+        if self.purifier is not None:
+            self._judged(plans_of, events_of)
         samples: list[TrainingSample] = []
         for n, user in enumerate(users, 1):
-            events = events_of[user]
-            plans = []
-            for cut, indexes in cuts(events, self.config, reliable):
-                context = user_context(user, events[:cut], [q for q in queries_of[user]
-                                                            if q["timestamp"] < events[cut]["timestamp"]],
-                                       attributes.get(user, ""), "", self.texts, self.tags_config.recent_days,
-                                       self.tags_config.sequence_items, self.tags_config.current_date)
-                targets = self._purified(context, [Target(i, events[i]["item_id"], self.tag_of(events[i]["item_id"]))
-                                                   for i in indexes])
-                plans.append((cut, context, targets))
+            plans = plans_of[user]
             kept = self._balanced(user, [t for _, _, targets in plans for t in targets])
             for cut, context, targets in plans:
                 chosen = [t for t in targets if id(t) in kept]
-                samples += self._samples(user, context, chosen, "heldout" if user in heldout else "train", events[cut])
+                samples += self._samples(user, context, chosen, "heldout" if user in heldout else "train",
+                                         events_of[user][cut])
             if n % 200 == 0 or n == len(users):
                 progress("building the incremental-learning set", n, len(users), samples=len(samples))
         self.counts["samples"] = len(samples)
@@ -154,6 +160,19 @@ class IncrementalSetBuilder:
         log.info("incremental-learning set: %s", dict(self.counts))
         version = self.prompts.resolve(TASK, self.tags_config.template_version)[0]
         return TrainingSet(samples, BUILDER, TASK, version, self.config.model_dump(mode="json"), dict(self.counts))
+
+    def _plans(self, user: str, events: list[dict], queries: list[dict], attributes: str,
+               reliable: set[str]) -> list[tuple[int, UserContext, list[Target]]]:
+        """(cut, the user's context at the cut, the window's targets that pass the rules) per cut."""
+        plans = []
+        for cut, indexes in cuts(events, self.config, reliable):
+            context = user_context(user, events[:cut], [q for q in queries if q["timestamp"] < events[cut]["timestamp"]],
+                                   attributes, "", self.texts, self.tags_config.recent_days,
+                                   self.tags_config.sequence_items, self.tags_config.current_date)
+            targets = self._purified(context, [Target(i, events[i]["item_id"], self.tag_of(events[i]["item_id"]))
+                                               for i in indexes])
+            plans.append((cut, context, targets))
+        return plans
 
     # ------------------------------------------------------------------ inputs
     def _per_user(self):
@@ -176,6 +195,7 @@ class IncrementalSetBuilder:
 
     # ------------------------------------------------------------------ the three steps
     def _purified(self, context: UserContext, targets: list[Target]) -> list[Target]:
+        """Step 1 by rules (``purify: rules`` and ``judge``, which asks the judge about what the rules keep)."""
         self.counts["targets"] += len(targets)
         if self.config.purify == "none" or not targets:
             return targets
@@ -183,6 +203,26 @@ class IncrementalSetBuilder:
                               self.tags_config, self.vectors)
         self.counts.update(f"purified_{v}" for v in verdicts if v)
         return [t for t, v in zip(targets, verdicts) if v is None]
+
+    def _judged(self, plans_of: dict[str, list], events_of: dict[str, list[dict]]) -> None:
+        """Step 1 with the judge: every target the rules kept is asked about once (in batches, resumable through
+        the judge buffer); the ones it finds irrelevant or untimely leave their plan."""
+        asked = []
+        for user, plans in plans_of.items():
+            events = events_of[user]
+            for _, context, targets in plans:
+                earlier = [self.tag_of(i) for i in reversed(context.history_item_ids)][:15]
+                for t in targets:
+                    event, item = events[t.index], self.items[t.item_id]
+                    when = dt.datetime.fromtimestamp(event["timestamp"], dt.timezone.utc).date()
+                    asked.append((t, behavior_item(user, item["title"], item["category"], str(event["behavior"]),
+                                                   when, earlier)))
+        keep = self.purifier.keep([item for _, item in asked])
+        dropped = {id(t) for (t, _), ok in zip(asked, keep) if not ok}
+        for plans in plans_of.values():
+            for _, _, targets in plans:
+                targets[:] = [t for t in targets if id(t) not in dropped]
+        self.counts.update(self.purifier.counts)
 
     def _balanced(self, user: str, targets: list[Target]) -> set[int]:
         """ids of the targets kept: a seeded sample of ``per_user``, then ``per_category`` per phi category."""

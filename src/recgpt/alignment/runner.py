@@ -7,6 +7,7 @@ writes ``RUN/alignment/sets/<name>.parquet`` (with its chat JSON Lines export) a
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -15,6 +16,7 @@ from recgpt.alignment.config import IncrementalConfig, TrainerConfig
 from recgpt.alignment.incremental import IncrementalSetBuilder, mined_interests
 from recgpt.alignment.records import TrainingSet, TrainingSetError
 from recgpt.alignment.trainer import TrainingResult, train
+from recgpt.judge.config import JudgeConfig
 from recgpt.llm.config import LLMConfig
 from recgpt.llm.prompts import PromptLibrary
 from recgpt.progress import ProgressFn
@@ -27,13 +29,31 @@ IL_MODEL = "tags-il"
 
 
 def build_incremental_set(run: RunFolder, dataset, phi, tags: TagsConfig, config: IncrementalConfig,
-                          llm: LLMConfig, name: str = IL_SET, progress: ProgressFn | None = None) -> TrainingSet:
+                          llm: LLMConfig, name: str = IL_SET, progress: ProgressFn | None = None,
+                          judge: JudgeConfig | None = None, judge_backend=None) -> TrainingSet:
     """Build the tag task's incremental-learning set (report 2.2.2) and write it with its JSON Lines export.
-    Prompts are rendered with ``llm``'s templates and system prompt, as the tag stage renders them."""
+    Prompts are rendered with ``llm``'s templates and system prompt, as the tag stage renders them. With
+    ``purify: judge`` the ``judge`` configuration's model (or ``judge_backend``, a backend object) grades the
+    behaviors; its verdicts go to the run's judge buffer and its calls to the run's LLM cache."""
     interests = pq.read_table(run.interests) if run.interests.exists() else None
-    builder = IncrementalSetBuilder(dataset, phi, tags, config, mined_interests(interests, phi),
-                                    PromptLibrary(llm.template_dirs), llm.system_prompt)
-    training_set = builder.build(progress)
+    with ExitStack() as stack:
+        purifier = None
+        if config.purify == "judge":
+            from recgpt.alignment.purify import JudgePurifier
+            from recgpt.judge.grade import current_round, open_buffer
+            from recgpt.judge.llm_judge import LLMJudge
+            from recgpt.llm.runtime import LLMRuntime
+
+            judge = judge or JudgeConfig()
+            runtime = stack.enter_context(LLMRuntime(judge.llm, cache_path=run.llm_cache, usage_path=run.llm_usage,
+                                                     backend=judge_backend))
+            buffer = open_buffer(run.root, judge)
+            stack.callback(buffer.close)
+            purifier = JudgePurifier(LLMJudge(judge, runtime), buffer, config.judge_criteria,
+                                     current_round(buffer, judge))
+        builder = IncrementalSetBuilder(dataset, phi, tags, config, mined_interests(interests, phi),
+                                        PromptLibrary(llm.template_dirs), llm.system_prompt, purifier=purifier)
+        training_set = builder.build(progress)
     path = training_set.write(run.training_set(name))
     training_set.export_jsonl(path.with_suffix(".jsonl"))
     return training_set

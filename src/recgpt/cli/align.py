@@ -50,7 +50,7 @@ def _build(run: RunFolder, config, settings, name: str):
 
     alignment, tags, llm = _configs(run, config, settings)
     training_set = build_incremental_set(run, load_run_dataset(run), TagToCategory.load(run.phi), tags,
-                                         alignment.incremental, llm, name)
+                                         alignment.incremental, llm, name, judge=alignment.judge)
     typer.echo(f"{len(training_set.split('train'))} training + {len(training_set.split('heldout'))} held-out "
                f"samples -> {run.training_set(name)} (and .jsonl)")
     typer.echo(json.dumps(training_set.counts, indent=1))

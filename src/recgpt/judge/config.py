@@ -18,6 +18,8 @@ from recgpt.llm.config import LLMConfig
 
 #: The judged tasks, one rubric folder each (src/recgpt/judge/rubrics/<task>/).
 TASKS = ("interests", "tags", "explanations")
+#: Judge tasks over inputs rather than stage outputs: logged behaviors before they become training targets.
+PURIFICATION_TASKS = ("behaviors",)
 
 
 class RebalanceConfig(StrictConfig):

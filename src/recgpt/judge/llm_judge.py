@@ -97,13 +97,25 @@ class JudgeRunStats:
     errors: list[str] = field(default_factory=list)
 
 
+class _Rubrics(dict):
+    """task -> its rubric, loaded on first use (stage tasks and purification tasks alike)."""
+
+    def __init__(self, version: str):
+        super().__init__()
+        self.version = version
+
+    def __missing__(self, task: str) -> Rubric:
+        self[task] = load_rubric(task, self.version)
+        return self[task]
+
+
 class LLMJudge:
     """``LLMJudge(config, runtime).grade(items, buffer)`` stores rule and LLM verdicts in ``buffer``."""
 
     def __init__(self, config: JudgeConfig, runtime: LLMRuntime):
         self.config = config
         self.runtime = runtime
-        self.rubrics = {task: load_rubric(task, config.rubric_version) for task in ("interests", "tags", "explanations")}
+        self.rubrics = _Rubrics(config.rubric_version)
 
     @property
     def name(self) -> str:

@@ -18,7 +18,7 @@ RULE_JUDGE = "stage-postchecks"
 
 def rule_result(item: JudgeItem) -> tuple[bool, str] | None:
     """(passed, note) of the rule checks that apply to ``item``, or None when none applies."""
-    main_field = {"interests": "interest", "tags": "tag", "explanations": "explanation"}[item.task]
+    main_field = {"interests": "interest", "tags": "tag", "explanations": "explanation", "behaviors": "item"}[item.task]
     if not str(item.output.get(main_field, "")).strip():
         return False, f"empty {main_field}"
     if item.rule_passed is not None:

@@ -36,7 +36,7 @@ def stage_align(ctx: StageContext) -> dict:
     from recgpt.stages.phi import TagToCategory
 
     training_set = build_incremental_set(run, dataset_of(ctx), TagToCategory.load(run.phi), ctx.config.tags,
-                                         cfg.incremental, ctx.config.llm, IL_SET)
+                                         cfg.incremental, ctx.config.llm, IL_SET, judge=cfg.judge)
     result = tune(run, ctx.config.tags, cfg.trainer, ctx.config.llm, IL_SET, IL_MODEL)
     if result.adapter is None:
         raise ValueError("alignment in the pipeline serves a LoRA adapter: set alignment.trainer.method: lora")
