@@ -62,7 +62,7 @@ def stage_align_eval(ctx: StageContext) -> dict:
     dataset, users = dataset_of(ctx), sample_of(ctx)
     table, tag_tables = evaluate_tag_models(
         run, dataset, TagToCategory.load(run.phi), ctx.config.tags, ctx.config.llm,
-        {"base": None, "tuned": adapter}, users, cfg.evaluation, run.llm_cache)
+        {"base": None, "tuned": adapter}, users, cfg.evaluation, run.llm_cache, executor=ctx.config.executor)
     out = {"enabled": True, **table.__dict__, "downstream": downstream(ctx, tag_tables, users)}
     write_json(run.table5, out)
     k = max(table.ks)
