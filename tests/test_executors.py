@@ -164,3 +164,28 @@ def test_ray_answers_like_local_against_a_real_llama_cpp_server(ray_session, tmp
     assert [r.text for r in distributed] == [r.text for r in local]
     assert [r.ok for r in distributed] == [r.ok for r in local] and any(r.ok for r in local)
     assert len(_block_keys(tmp_path / "ray")) == sum(r.ok for r in local)
+
+
+@pytest.mark.parametrize("executor", ["local", pytest.param("ray", marks=[pytest.mark.ray, pytest.mark.slow])])
+def test_recommend_all_writes_every_users_list(executor, saved_retriever, tmp_path, request):  # noqa: F811
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from recgpt.cli.main import app
+    from recgpt.data.store import save_dataset
+    from recgpt.retrieval.saved import load_model
+    from recgpt.retrieval.synthetic import planted_dataset
+
+    if executor == "ray":
+        request.getfixturevalue("ray_session")
+    folder, _, _ = saved_retriever
+    save_dataset(planted_dataset(), tmp_path / "data")
+    shutil.copytree(folder, tmp_path / "retriever")
+    result = CliRunner().invoke(app, ["recommend-all", "--run", str(tmp_path), "--k", "5", "--executor", executor])
+    assert result.exit_code == 0, result.output
+    rows = pq.read_table(tmp_path / "eval" / "batch_recommendations.parquet").to_pylist()
+    users = sorted({r["user_id"] for r in rows})
+    want = load_model(folder).recommend(users, 5)
+    got = {u: [r["item_id"] for r in sorted(rows, key=lambda r: r["rank"]) if r["user_id"] == u] for u in users}
+    assert len(users) == 48 and all(got[u] == list(want.item_ids[i]) for i, u in enumerate(users))

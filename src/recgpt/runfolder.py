@@ -18,7 +18,8 @@ commands and the report find each other's tables.
       phi/                             the tag-to-category model
       retriever/                       the trained user-item-tag retriever (and its index; checkpoint.pt
                                        while training)
-      eval/                            the evaluation: user sample, every method's lists, metrics, tag HR@K
+      eval/                            the evaluation: user sample, every method's lists, metrics, tag HR@K,
+                                       batch_recommendations.parquet (recgpt recommend-all)
       judge/                           judge buffer, pass rates, milestone check, fine-tuning export
       alignment/sets/<name>.parquet    training sets of the stage models (+ <name>.jsonl, chat JSON Lines)
       alignment/models/<name>/         a fine-tuned adapter (adapter/) or model (model/) with manifest.json
@@ -171,6 +172,11 @@ class RunFolder:
     def recommendations_all(self) -> Path:
         """The same for every test user, for the methods that need no LLM."""
         return self.eval / "recommendations_all.parquet"
+
+    @property
+    def batch_recommendations(self) -> Path:
+        """user_id, rank, item_id, score: the batch retrieval job's top-k of every user (``recgpt recommend-all``)."""
+        return self.eval / "batch_recommendations.parquet"
 
     @property
     def tuning(self) -> Path:
