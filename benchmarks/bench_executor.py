@@ -141,18 +141,21 @@ def llama_stage(prompts: int, max_tokens: int, tmp: Path) -> None:
                 for stage in STAGES for i, r in enumerate(per_stage[stage])][:prompts]
     print(f"\n3. embedded model (llama-cpp, SmolLM2-135M), {len(requests)} real stage prompts, budgets capped "
           f"at {max_tokens} tokens, greedy")
-    print("| executor | engines x threads | wall s | generated tokens | generated tok/s | same answers as local |")
-    print("|---|---|---:|---:|---:|---:|")
+    print("| executor | engines x threads | wall s | prompt + generated tokens | total tok/s | generated tok/s "
+          "| same answers as local |")
+    print("|---|---|---:|---:|---:|---:|---:|")
     base = LLMConfig(progress=False, structured_retries=0)
     local_s, local = timed_batch(base.with_options(threads=2, n_ctx=2048), requests, tmp / "llama-local",
                                  LocalExecutor())
-    generated = sum(r.completion_tokens for r in local)
-    print(f"| local | 1 x 2 | {local_s:.1f} | {generated} | {generated / local_s:.1f} | - |")
     config = base.with_options(threads=1, n_ctx=2048)
     ray_s, distributed = timed_batch(config, requests, tmp / "llama-ray", ray_executor(2, 2))
-    generated = sum(r.completion_tokens for r in distributed)
     same = sum(a.text == b.text for a, b in zip(local, distributed))
-    print(f"| ray | 2 x 1 | {ray_s:.1f} | {generated} | {generated / ray_s:.1f} | {same}/{len(requests)} |")
+    for label, engines, seconds, results, agree in (("local", "1 x 2", local_s, local, "-"),
+                                                    ("ray", "2 x 1", ray_s, distributed, f"{same}/{len(requests)}")):
+        prompt = sum(r.prompt_tokens for r in results)
+        generated = sum(r.completion_tokens for r in results)
+        print(f"| {label} | {engines} | {seconds:.1f} | {prompt} + {generated} | {(prompt + generated) / seconds:.1f} "
+              f"| {generated / seconds:.1f} | {agree} |")
     print(f"Ray / local wall time: {ray_s / local_s:.2f}")
 
 
