@@ -16,11 +16,9 @@ of the pool loads the saved retriever (and its vector index) once, then embeds a
 from __future__ import annotations
 
 import json
-import os
 import weakref
 from pathlib import Path
 from typing import Any, Callable
-
 
 from recgpt.errors import RecgptError
 from recgpt.executors.base import Executor
@@ -122,11 +120,6 @@ class RayExecutor(Executor):
         self._actors_for = None
         _HOLDERS.discard(self)
 
-    def worker_pids(self) -> list[int]:
-        """Process ids of the live LLM actors (one per actor)."""
-        ray = ray_module()
-        return ray.get([actor.pid.remote() for actor in self._actors])
-
     # ------------------------------------------------------------------ LLM calls
     def run_calls(self, calls, runner, progress):
         store = BlockStore(self._blocks_dir(runner))
@@ -169,6 +162,8 @@ class RayExecutor(Executor):
             try:
                 ray.get(ref)
             except ray.exceptions.ActorDiedError as exc:
+                if "creation task" in str(exc):  # the engine could not be built: no restart will fix that
+                    raise RayExecutorError(f"an LLM worker could not build its engine: {exc}") from exc
                 actor = self._replace(ray, actor, runner.config, exc)
                 queue.insert(0, (name, block))
                 submit(actor)
@@ -239,9 +234,6 @@ class LLMWorker:
 
         self.config = config
         self.backend = (backend_factory or create_backend)(config)
-
-    def pid(self) -> int:
-        return os.getpid()
 
     def run_block(self, folder: str, name: str, calls: list) -> int:
         """Answer ``calls`` and write them as block ``name`` of ``folder`` (nothing to do when that block is
