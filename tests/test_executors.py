@@ -122,6 +122,20 @@ def test_workers_spread_over_several_servers(ray_session, tmp_path):
         assert sum(one.counts.values()) + sum(two.counts.values()) == len(ITEMS)
 
 
+@pytest.mark.ray
+@pytest.mark.slow
+def test_an_engine_that_cannot_be_built_fails_the_stage_with_its_reason(ray_session, tmp_path):
+    from recgpt.executors.ray_executor import RayExecutorError
+    from recgpt.llm.fake import FakeBackend
+
+    config = LLMConfig(backend="llama-cpp", progress=False, options={"llama-cpp": {"model": str(tmp_path / "no.gguf")}})
+    executor = ray_executor(tmp_path, None, block_size=2)
+    with LLMRuntime(config, cache_path=tmp_path / "cache.sqlite", backend=FakeBackend(["unused"]),
+                    executor=executor) as runtime:
+        with pytest.raises(RayExecutorError, match="could not build its engine.*no.gguf: GGUF model file not found"):
+            runtime.run_batch(smoke_requests(ITEMS[:4]))
+
+
 def test_server_urls_need_the_openai_backend():
     from recgpt.executors.ray_executor import RayExecutor, RayExecutorError
 

@@ -163,7 +163,8 @@ class RayExecutor(Executor):
                 ray.get(ref)
             except ray.exceptions.ActorDiedError as exc:
                 if "creation task" in str(exc):  # the engine could not be built: no restart will fix that
-                    raise RayExecutorError(f"an LLM worker could not build its engine: {exc}") from exc
+                    reason = str(exc).strip().splitlines()[-1]  # the engine's own error, after Ray's traceback
+                    raise RayExecutorError(f"an LLM worker could not build its engine: {reason}") from exc
                 actor = self._replace(ray, actor, runner.config, exc)
                 queue.insert(0, (name, block))
                 submit(actor)
