@@ -201,3 +201,36 @@ def test_recommend_all_writes_every_users_list(saved_retriever, tmp_path):  # no
     want = load_model(folder).recommend(users, 5)
     got = {u: [r["item_id"] for r in sorted(rows, key=lambda r: r["rank"]) if r["user_id"] == u] for u in users}
     assert len(users) == 48 and all(got[u] == list(want.item_ids[i]) for i, u in enumerate(users))
+
+
+@pytest.mark.ray
+@pytest.mark.slow
+def test_the_interests_stage_on_ray_writes_the_local_table(ray_session, tmp_path):
+    """`recgpt interests --executor ray` (the stage code, the fake backend built in each worker from the
+    configuration) writes the table the local executor writes, and folds its blocks into the run's cache."""
+    import yaml
+    from stages_fixtures import tiny_dataset
+    from test_stages_cli import UNIVERSAL
+    from typer.testing import CliRunner
+
+    from recgpt.cli.main import app
+    from recgpt.data.store import save_dataset
+    from recgpt.llm.cache import AnswerCache
+    from recgpt.runfolder import RunFolder
+
+    config = tmp_path / "stages.yaml"
+    config.write_text(yaml.safe_dump({"llm": {"backend": "fake", "options": {"fake": {"answers": [UNIVERSAL] * 40}},
+                                              "progress": False}}))
+    tables = {}
+    for executor in ("local", "ray"):
+        run = RunFolder(tmp_path / executor).ensure()
+        save_dataset(tiny_dataset(), run.data)
+        result = CliRunner().invoke(app, ["interests", "--run", str(run.root), "--config", str(config),
+                                          "--executor", executor])
+        assert result.exit_code == 0, result.output
+        tables[executor] = pq.read_table(run.interests_all).to_pylist()
+        cache = AnswerCache(run.llm_cache)
+        assert len(cache) == 3
+        cache.close()
+    assert tables["ray"] == tables["local"] and len(tables["local"]) == 3
+    assert len(_block_keys(tmp_path / "ray" / "llm")) == 3
