@@ -147,11 +147,12 @@ class RayExecutor(Executor):
         ray = self.connect()
         self._start_actors(ray, runner.config, len(blocks))
         queue = [(block_id([c.cache_key for c in block]), block) for block in blocks]
+        folder = str(store.folder.resolve())  # the workers' working directory is not this process's
         in_flight: dict = {}
 
         def submit(actor) -> None:
             name, block = queue.pop(0)
-            in_flight[actor.run_block.remote(str(store.folder), name, block)] = (actor, name, block)
+            in_flight[actor.run_block.remote(folder, name, block)] = (actor, name, block)
 
         for actor in self._actors:
             if queue:
