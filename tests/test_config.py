@@ -14,7 +14,7 @@ from recgpt.pipeline.config import PipelineConfig, load_config
 from recgpt.retrieval.config import TARConfig
 
 ROOT = Path(__file__).resolve().parents[1]
-HEAVY = ("torch", "transformers", "faiss", "sentence_transformers", "llama_cpp", "openai", "sklearn", "polars")
+HEAVY = ("torch", "transformers", "faiss", "sentence_transformers", "llama_cpp", "openai", "sklearn", "polars", "ray")
 
 
 def test_reading_every_configuration_imports_nothing_heavy():
@@ -24,8 +24,10 @@ def test_reading_every_configuration_imports_nothing_heavy():
 import json, sys
 from recgpt.pipeline.config import load_config
 import recgpt.judge.config, recgpt.data.config, recgpt.behavior.config, recgpt.stages.config, recgpt.retrieval.config
+import recgpt.executors.config
 for path in ("configs/amazon-office.yaml", "configs/taobao.yaml"):
     load_config(path)
+load_config(None, {{"executor.name": "ray", "executor.address": "auto"}})
 print(json.dumps(sorted(m for m in {HEAVY!r} if m in sys.modules)))
 """
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)

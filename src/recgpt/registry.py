@@ -187,8 +187,11 @@ loaders = Registry("data loader", "recgpt.loaders", {
     "taobao.v1": "recgpt.data.loaders.taobao:TaobaoLoader",
     "custom.v1": "recgpt.data.loaders.custom:CustomLoader",
 })
-#: Where per-user work runs (the local process today; a cluster executor registers here).
-executors = Registry("executor", "recgpt.executors", {})
+#: Where per-request LLM work and batch retrieval run: this process, or a Ray cluster.
+executors = Registry("executor", "recgpt.executors", {
+    "local.v1": "recgpt.executors.local:LocalExecutor",
+    "ray.v1": "recgpt.executors.ray_executor:RayExecutor",
+})
 #: Trainers of the stage models (fine-tuning registers here).
 trainers = Registry("trainer", "recgpt.trainers", {})
 

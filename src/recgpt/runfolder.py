@@ -8,6 +8,8 @@ commands and the report find each other's tables.
       behavior/compressed.parquet      one row per user: compressed reliable behavior (report 2.1.1)
       llm/cache.sqlite                 the LLM runtime's persistent answer cache
       llm/usage.jsonl                  one line per LLM call: tokens, latency, cache hit, failure
+      llm/blocks/block-<id>.parquet    the Ray executor's answers, one file per block of requests, keyed by
+                                       cache key (folded into cache.sqlite as each block finishes)
       stages/interests.parquet         mined interests that passed the checks (report 2.1.2)
       stages/interests_all.parquet     every mined interest with its post-check verdict
       stages/tags.parquet              predicted tags with verdict and phi category (report 2.2)
@@ -16,7 +18,8 @@ commands and the report find each other's tables.
       phi/                             the tag-to-category model
       retriever/                       the trained user-item-tag retriever (and its index; checkpoint.pt
                                        while training)
-      eval/                            the evaluation: user sample, every method's lists, metrics, tag HR@K
+      eval/                            the evaluation: user sample, every method's lists, metrics, tag HR@K,
+                                       batch_recommendations.parquet (recgpt recommend-all)
       judge/                           judge buffer, pass rates, milestone check, fine-tuning export
       alignment/sets/<name>.parquet    training sets of the stage models (+ <name>.jsonl, chat JSON Lines)
       alignment/models/<name>/         a fine-tuned adapter (adapter/) or model (model/) with manifest.json
@@ -35,6 +38,11 @@ from recgpt.errors import UnknownNameError
 
 #: The canonical tables of ``RUN/data`` (one Parquet file each), see :mod:`recgpt.data.schema`.
 DATA_TABLES = ("items", "users", "events", "searches", "holdout")
+
+
+def llm_block_file(blocks_dir: Path, block_id: str) -> Path:
+    """``<blocks_dir>/block-<id>.parquet``: one block of answers written by an executor's worker."""
+    return Path(blocks_dir) / f"block-{block_id}.parquet"
 
 
 @dataclass(frozen=True)
@@ -100,6 +108,14 @@ class RunFolder:
         return self.llm / "usage.jsonl"
 
     @property
+    def llm_blocks(self) -> Path:
+        """The Ray executor's per-block answer files (see :func:`llm_block_file`)."""
+        return self.llm / "blocks"
+
+    def llm_block(self, block_id: str) -> Path:
+        return llm_block_file(self.llm_blocks, block_id)
+
+    @property
     def stages(self) -> Path:
         return self.root / "stages"
 
@@ -156,6 +172,11 @@ class RunFolder:
     def recommendations_all(self) -> Path:
         """The same for every test user, for the methods that need no LLM."""
         return self.eval / "recommendations_all.parquet"
+
+    @property
+    def batch_recommendations(self) -> Path:
+        """user_id, rank, item_id, score: the batch retrieval job's top-k of every user (``recgpt recommend-all``)."""
+        return self.eval / "batch_recommendations.parquet"
 
     @property
     def tuning(self) -> Path:

@@ -130,9 +130,10 @@ def eval_interests(run, dataset, phi, users: list[str], per_user: int) -> tuple[
 
 
 def model_tags(run, dataset, phi, users: list[str], interests: dict[str, list[str]], tags_config, llm,
-               adapter: str | Path | None, cache_path: Path) -> tuple[pa.Table, dict[str, Any]]:
+               adapter: str | Path | None, cache_path: Path, executor=None) -> tuple[pa.Table, dict[str, Any]]:
     """The tag table one model writes for ``users`` (the tag stage's prompts, post-checks and phi), and its
-    answer-quality figures."""
+    answer-quality figures. ``executor`` (an ExecutorConfig; None: local) says where the calls run."""
+    from recgpt.executors.base import create_executor
     from recgpt.llm.runtime import LLMRuntime
     from recgpt.stages.context import build_contexts
     from recgpt.stages.postchecks import EmbeddingCache
@@ -145,7 +146,7 @@ def model_tags(run, dataset, phi, users: list[str], interests: dict[str, list[st
     hints = CatalogHints(dataset.items, popularity(dataset, "test"), phi)
     brands = sorted({b for b in dataset.items.column("brand").to_pylist() if b})
     start = time.perf_counter()
-    with LLMRuntime(config, cache_path=cache_path) as runtime:
+    with LLMRuntime(config, cache_path=cache_path, executor=create_executor(executor)) as runtime:
         outcome = predict_tags(contexts, interests, runtime, tags_config, phi, brands, EmbeddingCache(), hints)
     seconds = time.perf_counter() - start
     calls = max(1, outcome.counts.get("calls", 0))
@@ -197,9 +198,10 @@ def hit_table(tag_tables: dict[str, pa.Table], dataset, users: list[str], ks: li
 
 def evaluate_tag_models(run, dataset, phi, tags_config, llm, models: dict[str, str | Path | None],
                         users: list[str], config: Table5Config, cache_path: Path,
-                        progress: ProgressFn | None = None) -> tuple[Table5, dict[str, pa.Table]]:
+                        progress: ProgressFn | None = None, executor=None) -> tuple[Table5, dict[str, pa.Table]]:
     """Table 5 for ``models`` (name -> LoRA adapter folder, None for the base model) on the test ``users``;
-    also returns each model's tag table (for the downstream comparison)."""
+    also returns each model's tag table (for the downstream comparison). ``executor``: where the calls run
+    (an ExecutorConfig; None: this process)."""
     say = reporter(progress)
     chosen = list(users)
     interests, sources = eval_interests(run, dataset, phi, chosen, config.interests_per_user)
@@ -207,7 +209,7 @@ def evaluate_tag_models(run, dataset, phi, tags_config, llm, models: dict[str, s
     for n, (name, adapter) in enumerate(models.items(), 1):
         say(f"Table 5: tags of the {name} model", n - 1, len(models))
         tables[name], quality[name] = model_tags(run, dataset, phi, chosen, interests, tags_config, llm, adapter,
-                                                 cache_path)
+                                                 cache_path, executor)
     titles = dataset.items.column("title").to_pylist()
     rows = hit_table(tables, dataset, chosen, config.ks, Leaves.fit(titles, config.leaves, config.seed))
     table = Table5(list(config.ks), len(chosen), sources, rows, quality)

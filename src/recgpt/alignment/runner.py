@@ -34,19 +34,22 @@ def build_incremental_set(run: RunFolder, dataset, phi, tags: TagsConfig, config
     """Build the tag task's incremental-learning set (report 2.2.2) and write it with its JSON Lines export.
     Prompts are rendered with ``llm``'s templates and system prompt, as the tag stage renders them. With
     ``purify: judge`` the ``judge`` configuration's model (or ``judge_backend``, a backend object) grades the
-    behaviors; its verdicts go to the run's judge buffer and its calls to the run's LLM cache."""
+    behaviors; its verdicts go to the run's judge buffer and its calls to the run's LLM cache, through the judge
+    configuration's executor (``judge.executor``: this process or a Ray cluster)."""
     interests = pq.read_table(run.interests) if run.interests.exists() else None
     with ExitStack() as stack:
         purifier = None
         if config.purify == "judge":
             from recgpt.alignment.purify import JudgePurifier
+            from recgpt.executors.base import create_executor
             from recgpt.judge.grade import current_round, open_buffer
             from recgpt.judge.llm_judge import LLMJudge
             from recgpt.llm.runtime import LLMRuntime
 
             judge = judge or JudgeConfig()
             runtime = stack.enter_context(LLMRuntime(judge.llm, cache_path=run.llm_cache, usage_path=run.llm_usage,
-                                                     backend=judge_backend))
+                                                     backend=judge_backend,
+                                                     executor=create_executor(judge.executor, run.llm_blocks)))
             buffer = open_buffer(run.root, judge)
             stack.callback(buffer.close)
             purifier = JudgePurifier(LLMJudge(judge, runtime), buffer, config.judge_criteria,

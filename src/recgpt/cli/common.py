@@ -11,6 +11,17 @@ BACKEND = typer.Option(None, "--backend", help="LLM backend: llama-cpp | openai 
 MODEL = typer.Option(None, "--model", help="the backend's model: a GGUF path (llama-cpp) or a served name (openai)")
 BASE_URL = typer.Option(None, "--base-url", help="OpenAI-compatible server URL, e.g. http://localhost:8000/v1")
 THREADS = typer.Option(None, "--threads", help="CPU threads of an embedded backend")
+EXECUTOR = typer.Option(None, "--executor", help="where the LLM calls run: local (this process) | ray (a Ray "
+                        "cluster; needs the ray extra)")
+RAY_ADDRESS = typer.Option(None, "--ray-address", help="the Ray cluster to join: auto (`ray start --head` on this "
+                           "machine) or ray://host:10001; implies --executor ray; unset: a private Ray")
+
+
+def executor_overrides(executor: Optional[str], ray_address: Optional[str]) -> dict:
+    """Dotted configuration overrides of ``--executor`` and ``--ray-address`` (the address implies ray)."""
+    if ray_address is not None and executor is None:
+        executor = "ray"
+    return {"executor.name": executor, "executor.address": ray_address}
 
 
 def apply_llm_flags(config, backend: Optional[str] = None, model: Optional[str] = None,

@@ -17,7 +17,8 @@ from typing import Optional
 
 import typer
 
-from recgpt.cli.common import BACKEND, BASE_URL, MODEL, THREADS, apply_llm_flags
+from recgpt.cli.common import (BACKEND, BASE_URL, EXECUTOR, MODEL, RAY_ADDRESS, THREADS, apply_llm_flags,
+                               executor_overrides)
 from recgpt.runfolder import RunFolder
 
 judge_app = typer.Typer(help="Human-LLM cooperative judge (report Section 3).", no_args_is_help=False)
@@ -61,6 +62,8 @@ def grade(
     sample: Optional[int] = typer.Option(None, "--sample", help="grade a seeded sample of N outputs per task"),
     task: Optional[list[str]] = typer.Option(None, "--task", help="only these tasks (repeatable)"),
     max_tokens: Optional[int] = typer.Option(None, help="answer budget per judge call"),
+    executor: Optional[str] = EXECUTOR,
+    ray_address: Optional[str] = RAY_ADDRESS,
 ) -> None:
     """Grade RUN's interests, tags and explanations; write per-task, per-criterion pass rates to RUN/judge/."""
     if ctx.invoked_subcommand is not None:
@@ -70,7 +73,8 @@ def grade(
         raise typer.Exit(2)
     from recgpt.judge.grade import grade_run
 
-    cfg = _config(config, {"sample_per_task": sample, "tasks": task or None, "max_tokens": max_tokens},
+    cfg = _config(config, {"sample_per_task": sample, "tasks": task or None, "max_tokens": max_tokens,
+                           **executor_overrides(executor, ray_address)},
                   backend=backend, model=model, base_url=base_url, threads=threads)
     stats, _, name = grade_run(run, cfg)
     typer.echo(f"graded {stats.items} outputs with {name}: {stats.asked} asked ({stats.cached} cached), "

@@ -12,7 +12,7 @@ from typing import Optional
 
 import typer
 
-from recgpt.cli.common import BACKEND, BASE_URL, MODEL, apply_llm_flags
+from recgpt.cli.common import BACKEND, BASE_URL, EXECUTOR, MODEL, RAY_ADDRESS, apply_llm_flags, executor_overrides
 
 
 def summary_table(root: Path, outcomes):
@@ -40,6 +40,8 @@ def register(app: typer.Typer) -> None:
         backend: Optional[str] = BACKEND,
         model: Optional[str] = MODEL,
         base_url: Optional[str] = BASE_URL,
+        executor: Optional[str] = EXECUTOR,
+        ray_address: Optional[str] = RAY_ADDRESS,
         epochs: Optional[int] = typer.Option(None, "--epochs", help="retriever training epochs"),
         until: Optional[str] = typer.Option(None, "--until", help="stop after this stage"),
         force: list[str] = typer.Option([], "--force", help="rerun this stage even if unchanged (repeatable)"),
@@ -57,7 +59,8 @@ def register(app: typer.Typer) -> None:
             if name not in STAGE_NAMES:
                 raise typer.BadParameter(f"unknown stage {name!r}; stages: {', '.join(STAGE_NAMES)}")
         cfg = load_config(config, {"evaluation.sample_users": sample_users, "retriever.epochs": epochs,
-                                   "retriever_search.enabled": True if tune_retriever else None})
+                                   "retriever_search.enabled": True if tune_retriever else None,
+                                   **executor_overrides(executor, ray_address)})
         if backend is not None or model is not None or base_url is not None:
             cfg = cfg.model_copy(update={"llm": apply_llm_flags(cfg.llm, backend, model, base_url)})
         folder = RunFolder(run_dir or cfg.default_run_dir())

@@ -8,6 +8,7 @@ from typing import Optional
 
 import typer
 
+from recgpt.cli.common import EXECUTOR, RAY_ADDRESS, executor_overrides
 from recgpt.runfolder import RunFolder
 
 
@@ -141,6 +142,50 @@ def register(app: typer.Typer) -> None:
 
         items, context = recommend_explained(run, user, k)
         Console().print(explained_table(items, context))
+
+    @app.command("recommend-all")
+    def recommend_all(
+        run: Path = typer.Option(..., "--run", help="run folder with a trained retriever"),
+        k: int = typer.Option(50, "--k", help="items per user"),
+        beta: Optional[float] = typer.Option(None, "--beta", help="fusion weight (1: collaborative only; default: "
+                                             "the retriever's)"),
+        tags: bool = typer.Option(True, "--tags/--no-tags", help="fuse the run's LLM tags (stages/tags.parquet)"),
+        config: Optional[Path] = typer.Option(None, "--config", "-c", help="pipeline YAML (its executor block)"),
+        executor: Optional[str] = EXECUTOR,
+        ray_address: Optional[str] = RAY_ADDRESS,
+        workers: Optional[int] = typer.Option(None, "--workers", help="retrieval actors of the ray executor"),
+    ) -> None:
+        """The batch retrieval job: every user of RUN/data's top-k (user tower + index search) from RUN/retriever,
+        on this machine or as a Ray Data job -> RUN/eval/batch_recommendations.parquet."""
+        import time
+
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        from recgpt.executors.base import create_executor
+        from recgpt.pipeline.config import load_config
+        from recgpt.retrieval.fusion import load_tag_table
+        folder = RunFolder(run)
+        cfg = load_config(config, {**executor_overrides(executor, ray_address), "executor.workers": workers})
+        users = sorted(str(u) for u in pq.read_table(folder.table("users"), columns=["user_id"]).column(0).to_pylist())
+        user_tags = load_tag_table(folder.tags) if tags and folder.tags.exists() else None
+        job = create_executor(cfg.executor)
+        start = time.perf_counter()
+        try:
+            recs = job.recommend_users(folder.retriever, users, k, tags=user_tags,
+                                       **({"beta": beta} if beta is not None else {}))
+        finally:
+            job.close()
+        seconds = time.perf_counter() - start
+        rows = [{"user_id": u, "rank": r, "item_id": item, "score": float(score)}
+                for u, items, scores in zip(recs.user_ids, recs.item_ids, recs.scores)
+                for r, (item, score) in enumerate(zip(items, scores)) if item != ""]
+        folder.eval.mkdir(parents=True, exist_ok=True)
+        pq.write_table(pa.Table.from_pylist(rows, schema=pa.schema([
+            ("user_id", pa.string()), ("rank", pa.int32()), ("item_id", pa.string()), ("score", pa.float32())])),
+            folder.batch_recommendations)
+        typer.echo(f"{len(users)} users, top-{k}, executor {cfg.executor.name}: {seconds:.1f} s "
+                   f"-> {folder.batch_recommendations}")
 
     @app.command("convert-run")
     def convert_run(run: Path = typer.Argument(..., help="a run folder written by recgpt 0.1")) -> None:

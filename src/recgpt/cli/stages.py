@@ -22,7 +22,8 @@ from typing import Any, Optional
 
 import typer
 
-from recgpt.cli.common import BACKEND, BASE_URL, MODEL, THREADS, apply_llm_flags
+from recgpt.cli.common import (BACKEND, BASE_URL, EXECUTOR, MODEL, RAY_ADDRESS, THREADS, apply_llm_flags,
+                               executor_overrides)
 from recgpt.runfolder import RunFolder
 
 
@@ -41,13 +42,18 @@ def block_config(config: Path | None, run: RunFolder, name: str, cls, overrides:
     return load_block(cls, path, name, overrides)
 
 
-def _runtime(config: Path | None, run: RunFolder, backend, model, base_url, threads):
+def _runtime(config: Path | None, run: RunFolder, backend, model, base_url, threads, executor=None, ray_address=None):
+    from recgpt.executors.base import create_executor
+    from recgpt.executors.config import ExecutorConfig
     from recgpt.llm.config import LLMConfig
     from recgpt.llm.runtime import LLMRuntime
 
     llm = apply_llm_flags(block_config(config, run, "llm", LLMConfig, {}), backend, model, base_url, threads)
+    flags = {key.split(".", 1)[1]: value for key, value in executor_overrides(executor, ray_address).items()}
+    where = block_config(config, run, "executor", ExecutorConfig, flags)
     run.llm.mkdir(parents=True, exist_ok=True)
-    return LLMRuntime(llm, cache_path=run.llm_cache, usage_path=run.llm_usage)
+    return LLMRuntime(llm, cache_path=run.llm_cache, usage_path=run.llm_usage,
+                      executor=create_executor(where, run.llm_blocks))
 
 
 def _print(outcome, what: str, path: Path) -> None:
@@ -68,6 +74,7 @@ def register(app: typer.Typer) -> None:
             seed: Optional[int] = seed_opt, max_tokens: Optional[int] = tokens_opt,
             backend: Optional[str] = BACKEND, model: Optional[str] = MODEL,
             base_url: Optional[str] = BASE_URL, threads: Optional[int] = THREADS,
+            executor: Optional[str] = EXECUTOR, ray_address: Optional[str] = RAY_ADDRESS,
         ) -> None:
             from recgpt.stages import config as stage_config
             from recgpt.stages import runner
@@ -76,7 +83,7 @@ def register(app: typer.Typer) -> None:
             cfg = block_config(config, folder, block, getattr(stage_config, cls_name),
                                {"sample_users": sample_users, "seed": seed, "max_tokens": max_tokens})
             dataset = runner.load_run_dataset(folder)
-            with _runtime(config, folder, backend, model, base_url, threads) as runtime:
+            with _runtime(config, folder, backend, model, base_url, threads, executor, ray_address) as runtime:
                 if name == "interests":
                     _print(runner.run_interests(folder, dataset, runtime, cfg), name, folder.interests)
                 elif name == "tags":

@@ -14,6 +14,7 @@ from typing import Literal
 from pydantic import Field
 
 from recgpt.config import StrictConfig
+from recgpt.executors.config import ExecutorConfig
 from recgpt.llm.config import LLMConfig
 
 #: The judged tasks, one rubric folder each (src/recgpt/judge/rubrics/<task>/).
@@ -57,6 +58,8 @@ class JudgeConfig(StrictConfig):
     """The LLM judge, its buffer, the milestone check, rebalancing and the labelling page."""
 
     llm: LLMConfig = Field(default_factory=LLMConfig, description="the judge's model (any backend)")
+    executor: ExecutorConfig = Field(default_factory=ExecutorConfig, description="where the judge's calls run: "
+                                     "this process (local) or a Ray cluster (ray)")
     tasks: list[Literal["interests", "tags", "explanations"]] = Field(default_factory=lambda: list(TASKS))
     rubric_version: str = Field("v1", description="rubric files src/recgpt/judge/rubrics/<task>/*.<version>.yaml")
     template_version: str | None = Field(None, description="judge prompt template version, None = latest")

@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from recgpt.errors import MissingInputError
+from recgpt.executors.base import create_executor
 from recgpt.judge.buffer import JudgeBuffer
 from recgpt.judge.config import JudgeConfig
 from recgpt.judge.items import load_items
@@ -47,8 +48,8 @@ def grade_run(run: str | Path, config: JudgeConfig, backend: Backend | None = No
                                 f"{folder.explanations})")
     buffer = open_buffer(run, config)
     try:
-        with LLMRuntime(config.llm, cache_path=folder.llm_cache, usage_path=folder.llm_usage,
-                        backend=backend) as runtime:
+        with LLMRuntime(config.llm, cache_path=folder.llm_cache, usage_path=folder.llm_usage, backend=backend,
+                        executor=create_executor(config.executor, folder.llm_blocks)) as runtime:
             judge = LLMJudge(config, runtime)
             stats = judge.grade(items, buffer, current_round(buffer, config))
             name = judge.name

@@ -122,6 +122,13 @@ class BatchRunner:
         return self._result(call, True, value, hit.text, None, True, hit.prompt_tokens, hit.completion_tokens,
                             latency, 0)
 
+    def result_from_answer(self, call: PreparedCall, ok: bool, text: str, error: str | None, pt: int, ct: int,
+                           latency: float, attempts: int, cached: bool = False) -> LLMResult:
+        """The result of a call answered in another process (an executor's worker): the value is parsed again
+        from the accepted text, as the worker did before accepting it."""
+        value = parse_answer(text, call.request.schema) if ok and call.request.schema is not None else None
+        return self._result(call, ok, value, text, error, cached, pt, ct, latency, attempts)
+
     async def execute(self, calls: list[PreparedCall], progress: BatchProgress) -> dict[str, LLMResult]:
         """Run every call (unique cache keys) and return {cache_key: result}; never raises for one call."""
         results: dict[str, LLMResult] = {}

@@ -98,6 +98,15 @@ class AnswerCache:
                 (key, text, prompt_tokens, completion_tokens, latency_s, time.time()),
             )
 
+    def put_many(self, answers: list[tuple[str, str, int, int, float]]) -> None:
+        """Store many (key, text, prompt_tokens, completion_tokens, latency_s) answers in one transaction."""
+        now = time.time()
+        with self._lock:
+            self._conn.execute("BEGIN")
+            self._conn.executemany("INSERT OR REPLACE INTO answers VALUES (?, ?, ?, ?, ?, ?)",
+                                   [(*answer, now) for answer in answers])
+            self._conn.execute("COMMIT")
+
     def keys(self) -> list[str]:
         with self._lock:
             return [row[0] for row in self._conn.execute("SELECT key FROM answers")]

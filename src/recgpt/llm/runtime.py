@@ -5,18 +5,19 @@
 
 ``run_batch`` returns one :class:`LLMResult` per request, in order, and never raises for one bad item.
 Answers already in the cache cost nothing (the backend is not even loaded when every answer is cached);
-an interrupted batch resumes with only the missing calls.
+an interrupted batch resumes with only the missing calls. The calls the cache cannot answer go to the
+runtime's executor (:mod:`recgpt.executors`): this process by default, or the workers of a Ray cluster.
 """
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import dataclasses
 import time
 from pathlib import Path
 from typing import Any
 
+from recgpt.executors.base import Executor
+from recgpt.executors.local import LocalExecutor
 from recgpt.llm.base import Backend, DecodingParams, create_backend
 from recgpt.llm.config import LLMConfig
 from recgpt.llm.batch import BatchProgress, BatchRunner, PreparedCall, UsageLog
@@ -39,8 +40,10 @@ class LLMRuntime:
         cache_path: str | Path | None = None,
         usage_path: str | Path | None = None,
         backend: Backend | None = None,
+        executor: Executor | None = None,
     ):
         self.config = config or LLMConfig()
+        self.executor = executor or LocalExecutor()
         self.prompts = PromptLibrary(self.config.template_dirs)
         self.cache = AnswerCache(cache_path) if cache_path else None
         self.usage = UsageLog(usage_path)
@@ -102,7 +105,7 @@ class LLMRuntime:
         for result in results:
             if result is not None:
                 bar.advance(result)
-        fresh = _run_async(runner.execute(list(to_run.values()), bar))
+        fresh = self.executor.run_calls(list(to_run.values()), runner, bar)
         for i, call in prepared.items():
             if results[i] is None:
                 done = fresh[call.cache_key]
@@ -127,6 +130,7 @@ class LLMRuntime:
     def close(self) -> None:
         if self._backend is not None:
             self._backend.close()
+        self.executor.close()
         if self.cache is not None:
             self.cache.close()
         self.usage.close()
@@ -137,12 +141,3 @@ class LLMRuntime:
     def __exit__(self, *exc) -> None:
         self.close()
 
-
-def _run_async(coro):
-    """Run ``coro`` to completion, also when the caller is itself inside an event loop (a notebook)."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(coro)
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, coro).result()

@@ -20,6 +20,7 @@ from recgpt.alignment.config import AlignmentConfig
 from recgpt.behavior.config import CompressionConfig
 from recgpt.config import StrictConfig, load_block
 from recgpt.data.config import DataConfig
+from recgpt.executors.config import ExecutorConfig
 from recgpt.llm.config import LLMConfig
 from recgpt.retrieval.config import BETA_GRID, RetrieverSearchConfig, TARConfig
 from recgpt.stages.config import ExplanationsConfig, InterestsConfig, PhiConfig, TagEvalConfig, TagsConfig
@@ -85,6 +86,8 @@ class PipelineConfig(StrictConfig):
     data: DataConfig = Field(default_factory=DataConfig)
     compression: CompressionConfig = Field(default_factory=CompressionConfig)
     llm: LLMConfig = Field(default_factory=LLMConfig)
+    executor: ExecutorConfig = Field(default_factory=ExecutorConfig, description="where the LLM calls run: this "
+                                     "process (local) or a Ray cluster (ray); answers are the same either way")
     interests: InterestsConfig = Field(default_factory=InterestsConfig)
     tags: TagsConfig = Field(default_factory=TagsConfig)
     phi: PhiConfig = Field(default_factory=PhiConfig)

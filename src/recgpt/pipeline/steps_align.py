@@ -35,8 +35,11 @@ def stage_align(ctx: StageContext) -> dict:
     from recgpt.alignment.runner import IL_MODEL, IL_SET, build_incremental_set, tune
     from recgpt.stages.phi import TagToCategory
 
+    judge = cfg.judge  # its calls run where the pipeline's do, unless the judge block names its own executor
+    if "executor" not in judge.model_fields_set:
+        judge = judge.model_copy(update={"executor": ctx.config.executor})
     training_set = build_incremental_set(run, dataset_of(ctx), TagToCategory.load(run.phi), ctx.config.tags,
-                                         cfg.incremental, ctx.config.llm, IL_SET, judge=cfg.judge)
+                                         cfg.incremental, ctx.config.llm, IL_SET, judge=judge)
     result = tune(run, ctx.config.tags, cfg.trainer, ctx.config.llm, IL_SET, IL_MODEL)
     if result.adapter is None:
         raise ValueError("alignment in the pipeline serves a LoRA adapter: set alignment.trainer.method: lora")
@@ -62,7 +65,7 @@ def stage_align_eval(ctx: StageContext) -> dict:
     dataset, users = dataset_of(ctx), sample_of(ctx)
     table, tag_tables = evaluate_tag_models(
         run, dataset, TagToCategory.load(run.phi), ctx.config.tags, ctx.config.llm,
-        {"base": None, "tuned": adapter}, users, cfg.evaluation, run.llm_cache)
+        {"base": None, "tuned": adapter}, users, cfg.evaluation, run.llm_cache, executor=ctx.config.executor)
     out = {"enabled": True, **table.__dict__, "downstream": downstream(ctx, tag_tables, users)}
     write_json(run.table5, out)
     k = max(table.ks)

@@ -19,9 +19,11 @@ from recgpt.pipeline.steps_core import dataset_of, sample_of
 def runtime_of(ctx: StageContext, adapter=None):
     """One :class:`~recgpt.llm.runtime.LLMRuntime` per process (and one more for a tuned ``adapter``, which
     the torch engine serves), caching to ``RUN/llm/cache.sqlite`` and logging usage to ``RUN/llm/usage.jsonl``.
-    The adapter's content hash is part of every cache key, so tuned answers never mix with the base's."""
+    The adapter's content hash is part of every cache key, so tuned answers never mix with the base's.
+    The calls the cache cannot answer go to the configured executor (``executor`` block: local or Ray)."""
     key = "llm_runtime" if adapter is None else "llm_runtime_tuned"
     if key not in ctx.shared:
+        from recgpt.executors.base import create_executor
         from recgpt.llm.runtime import LLMRuntime
 
         run = ctx.run
@@ -29,7 +31,8 @@ def runtime_of(ctx: StageContext, adapter=None):
         config = ctx.config.llm
         if adapter is not None:
             config = config.model_copy(update={"backend": "torch.v1"}).with_options("torch", adapter=str(adapter))
-        ctx.shared[key] = LLMRuntime(config, cache_path=run.llm_cache, usage_path=run.llm_usage)
+        ctx.shared[key] = LLMRuntime(config, cache_path=run.llm_cache, usage_path=run.llm_usage,
+                                     executor=create_executor(ctx.config.executor, run.llm_blocks))
     return ctx.shared[key]
 
 
