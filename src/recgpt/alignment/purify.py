@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections import Counter
 
 from recgpt.judge.buffer import JudgeBuffer
-from recgpt.judge.items import JudgeItem
+from recgpt.judge.items import JudgeItem, clip
 from recgpt.judge.llm_judge import LLMJudge
 from recgpt.stages.text import season
 
@@ -26,11 +26,9 @@ def behavior_item(user: str, item_title: str, category: str, behavior: str, when
                   max_context_chars: int = 1200) -> JudgeItem:
     """The judge's view of one logged behavior: the item and its date as output, the user's earlier items
     (most recent first) as context. ``when`` is the behavior's date."""
-    earlier_text = "; ".join(earlier) or "(none)"
-    if len(earlier_text) > max_context_chars:
-        earlier_text = earlier_text[: max_context_chars - 3].rstrip() + "..."
     return JudgeItem(task=TASK, item_key=f"user {user} {behavior} {item_title[:60]} on {when}",
-                     context={"Earlier behavior, most recent first": earlier_text},
+                     context={"Earlier behavior, most recent first": clip("; ".join(earlier) or "(none)",
+                                                                          max_context_chars)},
                      output={"item": f"{item_title} ({category})" if category else item_title, "behavior": behavior,
                              "date": f"{when} ({season(when)})"})
 

@@ -30,30 +30,20 @@ IL_MODEL = "tags-il"
 
 def build_incremental_set(run: RunFolder, dataset, phi, tags: TagsConfig, config: IncrementalConfig,
                           llm: LLMConfig, name: str = IL_SET, progress: ProgressFn | None = None,
-                          judge: JudgeConfig | None = None, judge_backend=None) -> TrainingSet:
+                          judge: JudgeConfig | None = None) -> TrainingSet:
     """Build the tag task's incremental-learning set (report 2.2.2) and write it with its JSON Lines export.
     Prompts are rendered with ``llm``'s templates and system prompt, as the tag stage renders them. With
-    ``purify: judge`` the ``judge`` configuration's model (or ``judge_backend``, a backend object) grades the
-    behaviors; its verdicts go to the run's judge buffer and its calls to the run's LLM cache, through the judge
+    ``purify: judge`` the ``judge`` configuration's model grades the behaviors; its verdicts go to the run's judge buffer and its calls to the run's LLM cache, through the judge
     configuration's executor (``judge.executor``: this process or a Ray cluster)."""
     interests = pq.read_table(run.interests) if run.interests.exists() else None
     with ExitStack() as stack:
         purifier = None
         if config.purify == "judge":
             from recgpt.alignment.purify import JudgePurifier
-            from recgpt.executors.base import create_executor
-            from recgpt.judge.grade import current_round, open_buffer
-            from recgpt.judge.llm_judge import LLMJudge
-            from recgpt.llm.runtime import LLMRuntime
+            from recgpt.judge.grade import open_judge
 
-            judge = judge or JudgeConfig()
-            runtime = stack.enter_context(LLMRuntime(judge.llm, cache_path=run.llm_cache, usage_path=run.llm_usage,
-                                                     backend=judge_backend,
-                                                     executor=create_executor(judge.executor, run.llm_blocks)))
-            buffer = open_buffer(run.root, judge)
-            stack.callback(buffer.close)
-            purifier = JudgePurifier(LLMJudge(judge, runtime), buffer, config.judge_criteria,
-                                     current_round(buffer, judge))
+            llm_judge, buffer, round = stack.enter_context(open_judge(run.root, judge or JudgeConfig()))
+            purifier = JudgePurifier(llm_judge, buffer, config.judge_criteria, round)
         builder = IncrementalSetBuilder(dataset, phi, tags, config, mined_interests(interests, phi),
                                         PromptLibrary(llm.template_dirs), llm.system_prompt, purifier=purifier)
         training_set = builder.build(progress)

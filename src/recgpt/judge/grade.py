@@ -9,7 +9,9 @@ in the buffer, over the same outputs, so two models compare side by side.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 from recgpt.errors import MissingInputError
 from recgpt.executors.base import create_executor
@@ -34,6 +36,21 @@ def current_round(buffer: JudgeBuffer, config: JudgeConfig) -> int:
     return config.round or (rounds[-1] if rounds else 1)
 
 
+@contextmanager
+def open_judge(run: str | Path, config: JudgeConfig, backend: Backend | None = None
+               ) -> Iterator[tuple[LLMJudge, JudgeBuffer, int]]:
+    """(the LLM judge, the run's judge buffer, the current round), open inside the ``with`` block: calls go through
+    the run's LLM cache and usage log and the configured executor; ``backend`` injects a backend object."""
+    folder = RunFolder(run)
+    buffer = open_buffer(run, config)
+    try:
+        with LLMRuntime(config.llm, cache_path=folder.llm_cache, usage_path=folder.llm_usage, backend=backend,
+                        executor=create_executor(config.executor, folder.llm_blocks)) as runtime:
+            yield LLMJudge(config, runtime), buffer, current_round(buffer, config)
+    finally:
+        buffer.close()
+
+
 def grade_run(run: str | Path, config: JudgeConfig, backend: Backend | None = None
               ) -> tuple[JudgeRunStats, list[PassRate], str]:
     """Grade ``run``'s outputs; returns the run statistics, the pass-rate rows and the judge's name.
@@ -46,17 +63,10 @@ def grade_run(run: str | Path, config: JudgeConfig, backend: Backend | None = No
     if not items:
         raise MissingInputError(f"{run}: no stage outputs found (looked for {folder.interests}, {folder.tags}, "
                                 f"{folder.explanations})")
-    buffer = open_buffer(run, config)
-    try:
-        with LLMRuntime(config.llm, cache_path=folder.llm_cache, usage_path=folder.llm_usage, backend=backend,
-                        executor=create_executor(config.executor, folder.llm_blocks)) as runtime:
-            judge = LLMJudge(config, runtime)
-            stats = judge.grade(items, buffer, current_round(buffer, config))
-            name = judge.name
+    with open_judge(run, config, backend) as (judge, buffer, round):
+        stats = judge.grade(items, buffer, round)
         keys = {t: {i.item_key for i in items if i.task == t} for t in config.tasks}
         rows = [row for j in buffer.judges("llm") for t in config.tasks if keys[t]
                 for row in pass_rates(buffer, j, t, keys[t], config.rubric_version)]
         write_pass_rates(folder.judge_pass_rates, rows)
-    finally:
-        buffer.close()
-    return stats, rows, name
+    return stats, rows, judge.name

@@ -52,7 +52,8 @@ def _stage_checks(row: dict[str, Any], passed_column: str = "passed_checks") -> 
     return bool(passed), "stage post-checks passed" if passed else f"stage post-check failed: {failed or '?'}"
 
 
-def _clip(text: str, limit: int) -> str:
+def clip(text: str, limit: int) -> str:
+    """``text`` stripped, cut to ``limit`` characters (ending in "...") when longer."""
     text = str(text or "").strip()
     return text if len(text) <= limit else text[: limit - 3].rstrip() + "..."
 
@@ -82,7 +83,7 @@ def load_interest_items(run: RunFolder, max_context_chars: int = 1500) -> list[J
         passed, note = _stage_checks(r)
         items.append(JudgeItem(
             task="interests", item_key=f"user {user} interest {r['interest_id']}",
-            context={"User behavior": _clip(behavior.get(user, "(not available)"), max_context_chars)},
+            context={"User behavior": clip(behavior.get(user, "(not available)"), max_context_chars)},
             output={"interest": str(r["interest"]), "stage": str(r.get("stage") or ""),
                     "reason": str(r.get("reason") or "")},
             rule_passed=passed, rule_notes=note, extra={"user_id": user}))
@@ -102,8 +103,8 @@ def load_tag_items(run: RunFolder, max_context_chars: int = 1500) -> list[JudgeI
         passed, note = _stage_checks(r)
         items.append(JudgeItem(
             task="tags", item_key=f"user {user} tag {n}",
-            context={"User behavior": _clip(behavior.get(user, "(not available)"), max_context_chars),
-                     "User interests": _clip("; ".join(interests.get(user, [])) or "(none)", 400)},
+            context={"User behavior": clip(behavior.get(user, "(not available)"), max_context_chars),
+                     "User interests": clip("; ".join(interests.get(user, [])) or "(none)", 400)},
             output={"tag": str(r["tag"]), "interest": str(r.get("interest") or ""),
                     "reason": str(r.get("reason") or "")},
             rule_passed=passed, rule_notes=note,
@@ -133,7 +134,7 @@ def load_explanation_items(run: RunFolder, max_context_chars: int = 1500) -> lis
         info = infos.get(item_id, {})
         interest = str(r.get("interest") or "")
         context = {"User interest": interest,
-                   "Item title": _clip(str(info.get("title") or r.get("title") or "(unknown)"), max_context_chars),
+                   "Item title": clip(str(info.get("title") or r.get("title") or "(unknown)"), max_context_chars),
                    "Item category": str(info.get("category") or r.get("category") or "(unknown)")}
         if info.get("brand"):
             context["Item brand"] = str(info["brand"])
