@@ -1,11 +1,13 @@
 # The two set-up commands of README.md. Each installs what it needs into .venv on first use.
 SAMPLE ?=
+ALIGN_USERS ?=
 CONFIG ?= configs/amazon-office.yaml
 
 .PHONY: demo test bootstrap
 demo:
 	@scripts/bootstrap.sh
-	.venv/bin/recgpt run --config $(CONFIG) $(if $(SAMPLE),--sample-users $(SAMPLE),)
+	.venv/bin/recgpt run --config $(CONFIG) $(if $(SAMPLE),--sample-users $(SAMPLE),) \
+		$(if $(ALIGN_USERS),--set alignment.incremental.max_users=$(ALIGN_USERS),)
 
 test:
 	@scripts/bootstrap.sh --test

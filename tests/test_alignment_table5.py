@@ -72,3 +72,55 @@ def test_table5_round_trips_and_prints_both_granularities(tmp_path):
     assert again == table
     text = again.as_markdown()
     assert "| base | 0.500 | 0.500 |" in text and "| base | 1.000 | 0.250 | 3.0 | 40.0 | 1.50 |" in text
+
+
+class _TitleMatcher:
+    """A retriever stand-in: with tags (beta 0) it ranks the items whose title holds a tag's first word first;
+    with beta 1 it ranks by catalog order only (the "collaborative" part)."""
+
+    def __init__(self, dataset):
+        from recgpt.data.catalog import Catalog
+
+        self.catalog = Catalog.from_table(dataset.items)
+        self.titles = [t.lower() for t in dataset.items.column("title").to_pylist()]
+        self.fold = None
+
+    def use_history(self, dataset, fold):
+        self.fold = fold
+
+    def recommend(self, users, k, tags=None, beta=1.0):
+        from recgpt.retrieval.base import Recommendations
+
+        rows = []
+        for u in users:
+            words = [t.split()[0] for t in (tags or {}).get(u, [])]
+            match = np.array([any(w in title for w in words) for title in self.titles], dtype=float)
+            order = np.arange(len(self.titles), dtype=float) / len(self.titles)
+            rows.append(np.argsort(-((1 - beta) * match - beta * order), kind="stable")[:k])
+        index = np.array(rows, dtype=np.int64)
+        ids = np.array([[self.catalog.item_ids[i] for i in row] for row in index], dtype=object)
+        return Recommendations(np.array(users, dtype=object), ids, np.zeros(index.shape, np.float32), index)
+
+
+def test_downstream_retrieval_ranks_with_each_models_tags_on_the_users_both_models_tagged(monkeypatch):
+    from recgpt.alignment import downstream
+    from recgpt.retrieval import saved
+
+    dataset = tiny_dataset()
+    fake = _TitleMatcher(dataset)
+    monkeypatch.setattr(saved, "load_model", lambda folder: fake)
+    # test targets: u1 -> n2 (spiral notebook), u2 -> c2 (solar calculator), u3 -> n2
+    good = _tags(("u1", "spiral notebook", "Notebooks", True), ("u2", "solar calculator", "Calculators", True),
+                 ("u3", "spiral notebook", "Notebooks", True))
+    bad = _tags(("u1", "gel pens", "Pens", True), ("u2", "permanent markers", "Pens", True),
+                ("u3", "spiral notebook", "Notebooks", False))  # fails the checks: u3 has no tags from "bad"
+    out = downstream.downstream_retrieval("unused", dataset, {"good": good, "bad": bad}, ["u1", "u2", "u3"],
+                                          beta=1.0, ks=[1, 2], k_main=2)
+    assert fake.fold == "test"
+    assert out["users"] == 2 and out["beta"] == 1.0 and out["k"] == 2
+    assert out["good tags-only"]["recall@1"] == 1.0 and out["bad tags-only"]["recall@2"] == 0.0
+    # fused at beta 1 is catalog order for both models: n2 and c2 are the last items, so no hit at 2
+    assert out["good fused"]["recall@2"] == out["bad fused"]["recall@2"] == 0.0
+    assert "Recall@2" in Table5([1], 3, downstream=out).as_markdown()
+    none = downstream.downstream_retrieval("unused", dataset, {"bad": bad}, ["u3"], 0.5, [1], 1)
+    assert none == {"users": 0, "beta": 0.5, "k": 1}

@@ -68,3 +68,14 @@ def test_the_written_configuration_reads_back_with_another_sample(tmp_path):
     path.write_text(config.to_yaml())
     again = load_config(path, {"evaluation.sample_users": 20})
     assert again.interests.sample_users == 20 and again.retriever == config.retriever
+
+
+def test_set_flags_change_any_key_after_the_file_and_a_misspelt_one_is_an_error():
+    config = load_config(ROOT / "configs" / "amazon-office.yaml", {"evaluation.sample_users": 4},
+                         ["alignment.incremental.max_users=600", "alignment.trainer.epochs=2"])
+    assert config.alignment.incremental.max_users == 600 and config.alignment.trainer.epochs == 2.0
+    assert config.evaluation.sample_users == 4 and config.alignment.enabled
+    with pytest.raises(ConfigError, match="max_user"):
+        load_config(ROOT / "configs" / "amazon-office.yaml", settings=["alignment.incremental.max_user=600"])
+    with pytest.raises(ConfigError, match="KEY=VALUE"):
+        load_config(None, settings=["alignment.enabled"])

@@ -110,7 +110,7 @@ def test_the_report_puts_users_without_llm_tags_apart_and_counts_users_per_row(t
     import numpy as np
 
     from recgpt.pipeline.artifacts import METHODS, write_json
-    from recgpt.pipeline.evaluate import method_metrics
+    from recgpt.retrieval.evaluate import method_metrics
     from recgpt.pipeline.report import build_report
 
     run = RunFolder(tmp_path).ensure()

@@ -9,7 +9,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from recgpt.pipeline.artifacts import METHODS, write_json
-from recgpt.pipeline.evaluate import decile_rows, method_metrics
+from recgpt.pipeline.evaluate import decile_rows
+from recgpt.retrieval.evaluate import method_metrics
 from recgpt.pipeline.report import build_report
 from recgpt.runfolder import RunFolder
 

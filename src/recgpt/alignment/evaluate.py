@@ -31,7 +31,6 @@ from typing import Any, Callable
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from recgpt.alignment.config import Table5Config
 from recgpt.progress import ProgressFn, reporter
@@ -44,13 +43,15 @@ GRANULARITIES = ("category", "leaf")
 class Table5:
     """HR@K per method and granularity (``rows[method][granularity]["HR@5"]``), the per-model answer quality
     (``models[name]``: valid_json, pass_rate, tags_per_user, tokens_per_answer, seconds_per_user) and what
-    was evaluated (``users``, ``ks``, ``interests``: where the prompts' interests came from)."""
+    was evaluated (``users``, ``ks``, ``interests``: where the prompts' interests came from); ``downstream``:
+    retrieval with each model's tags (:func:`recgpt.alignment.downstream.downstream_retrieval`), when run."""
 
     ks: list[int]
     users: int
     interests: dict[str, int] = field(default_factory=dict)
     rows: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
     models: dict[str, dict[str, Any]] = field(default_factory=dict)
+    downstream: dict[str, Any] = field(default_factory=dict)
 
     def write(self, path: str | Path) -> Path:
         path = Path(path)
@@ -73,6 +74,17 @@ class Table5:
         for name, m in self.models.items():
             lines.append(f"| {name} | {m['valid_json']:.3f} | {m['pass_rate']:.3f} | {m['tags_per_user']:.1f} | "
                          f"{m['tokens_per_answer']:.1f} | {m['seconds_per_user']:.2f} |")
+        down = self.downstream
+        if down.get("users"):
+            k = down["k"]
+            lines += ["", f"Retrieval on the {down['users']} users with passing tags from every model (fused at "
+                          f"beta {down['beta']:g}):", "",
+                      f"| tags from, retrieval | Recall@{k} | NDCG@{k} | categories@{k} | long tail@{k} |",
+                      "|---|---:|---:|---:|---:|"]
+            for name, m in down.items():
+                if isinstance(m, dict):
+                    lines.append(f"| {name} | {m[f'recall@{k}']:.4f} | {m[f'ndcg@{k}']:.4f} | "
+                                 f"{m[f'categories@{k}']:.2f} | {m[f'long_tail@{k}']:.3f} |")
         return "\n".join(lines)
 
 
@@ -169,10 +181,8 @@ def hit_table(tag_tables: dict[str, pa.Table], dataset, users: list[str], ks: li
     items = dataset.items.select(["item_id", "title", "category"]).to_pylist()
     classes = {"category": {r["item_id"]: r["category"] for r in items},
                "leaf": dict(zip([r["item_id"] for r in items], leaves.of([r["title"] for r in items])))}
-    holdout = dataset.holdout.filter(pc.equal(dataset.holdout.column("fold"), "test"))
-    wanted = set(users)
-    targets = {u: i for u, i in zip(holdout.column("user_id").to_pylist(), holdout.column("item_id").to_pylist())
-               if u in wanted}
+    held_out = dataset.targets("test")
+    targets = {u: held_out[u] for u in users if u in held_out}
     truth = {g: {u: classes[g][i] for u, i in targets.items()} for g in GRANULARITIES}
     history = dataset.history("test")
     seen: dict[str, dict[str, list[str]]] = {g: {} for g in GRANULARITIES}
@@ -181,7 +191,7 @@ def hit_table(tag_tables: dict[str, pa.Table], dataset, users: list[str], ks: li
             seen[g].setdefault(u, []).append(classes[g][i])
     rows: dict[str, dict[str, dict[str, float]]] = {}
     for name, table in tag_tables.items():
-        passed = [r for r in table.to_pylist() if r["passed_checks"] and r["category"] and r["user_id"] in wanted]
+        passed = [r for r in table.to_pylist() if r["passed_checks"] and r["category"] and r["user_id"] in targets]
         tag_leaves = leaves.of([r["tag"] for r in passed])
         ranked: dict[str, dict[str, list[str]]] = {g: {} for g in GRANULARITIES}
         for r, leaf in zip(passed, tag_leaves):

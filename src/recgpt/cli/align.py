@@ -99,6 +99,8 @@ def evaluate_command(
     run: Path = RUN, config: Optional[Path] = CONFIG, settings: list[str] = SETTINGS,
     models: list[str] = typer.Option(["tags-il"], "--model", help="tuned model name(s) under RUN/alignment/models"),
     users: Optional[int] = typer.Option(None, "--users", help="seeded test users (default: evaluation.users)"),
+    retrieval: bool = typer.Option(True, "--retrieval/--no-retrieval",
+                                   help="also rank the catalog with each model's tags (needs RUN/retriever)"),
 ) -> None:
     """Report Table 5: tag HR@K of the base and the tuned model(s) on the same test users, beside the no-LLM
     baselines, at the category and leaf granularity -> RUN/alignment/table5.json."""
@@ -107,6 +109,7 @@ def evaluate_command(
     from recgpt.errors import MissingInputError
     from recgpt.stages.context import sample_users
     from recgpt.stages.phi import TagToCategory
+    from recgpt.retrieval.saved import SAVED_MODEL
     from recgpt.stages.runner import load_run_dataset
 
     folder = RunFolder(run)
@@ -121,11 +124,32 @@ def evaluate_command(
         adapters[name] = result.adapter
     dataset = load_run_dataset(folder)
     chosen = sample_users(dataset, table_config.users, table_config.seed, "test")
-    table, _ = evaluate_tag_models(folder, dataset, TagToCategory.load(folder.phi), tags, llm, adapters, chosen,
-                                   table_config, folder.alignment / "evaluation-cache.sqlite")
+    table, tag_tables = evaluate_tag_models(folder, dataset, TagToCategory.load(folder.phi), tags, llm, adapters,
+                                            chosen, table_config, folder.alignment / "evaluation-cache.sqlite")
+    if retrieval and (folder.retriever / SAVED_MODEL).exists():
+        table.downstream = _downstream(folder, config, dataset, tag_tables, chosen)
+    elif retrieval:
+        typer.echo(f"no trained retriever in {folder.retriever}: retrieval with each model's tags skipped "
+                   f"(`recgpt run --run-dir {run} --until retriever` trains it)")
     table.write(folder.table5)
     typer.echo(table.as_markdown())
     typer.echo(f"-> {folder.table5}")
+
+
+def _downstream(folder: RunFolder, config: Optional[Path], dataset, tag_tables: dict, users: list[str]) -> dict:
+    """Retrieval with each model's tags, fused at the run's dev-tuned beta (tuned here on dev when the run has
+    none), with the cut-offs of the configuration's evaluation block."""
+    from recgpt.alignment.downstream import downstream_retrieval, tuned_beta
+    from recgpt.cli.stages import block_config
+    from recgpt.pipeline.artifacts import read_json
+    from recgpt.pipeline.config import EvaluationConfig
+
+    cfg = block_config(config, folder, "evaluation", EvaluationConfig, {})
+    beta, source = tuned_beta(folder.retriever, dataset, read_json(folder.tuning, None), cfg.beta_grid, cfg.k_main,
+                              cfg.tune_users, cfg.seed, cfg.beta_criterion, cfg.beta_tolerance)
+    typer.echo(f"fusion weight beta={beta:g}: {source}")
+    return {**downstream_retrieval(folder.retriever, dataset, tag_tables, users, beta, cfg.ks, cfg.k_main),
+            "beta_source": source}
 
 
 def register(app: typer.Typer) -> None:

@@ -47,6 +47,8 @@ def register(app: typer.Typer) -> None:
         force: list[str] = typer.Option([], "--force", help="rerun this stage even if unchanged (repeatable)"),
         tune_retriever: bool = typer.Option(False, "--tune-retriever", help="search the retriever's settings on dev "
                                             "(retriever_search block: trials, time budget, space) and keep the best"),
+        settings: list[str] = typer.Option([], "--set", help="one configuration key, dotted, e.g. "
+                                           "alignment.incremental.max_users=600 (repeatable; applied after the file)"),
     ) -> None:
         """Run the whole pipeline into a run folder; finished, unchanged stages are skipped."""
         from rich.console import Console
@@ -60,7 +62,7 @@ def register(app: typer.Typer) -> None:
                 raise typer.BadParameter(f"unknown stage {name!r}; stages: {', '.join(STAGE_NAMES)}")
         cfg = load_config(config, {"evaluation.sample_users": sample_users, "retriever.epochs": epochs,
                                    "retriever_search.enabled": True if tune_retriever else None,
-                                   **executor_overrides(executor, ray_address)})
+                                   **executor_overrides(executor, ray_address)}, settings)
         if backend is not None or model is not None or base_url is not None:
             cfg = cfg.model_copy(update={"llm": apply_llm_flags(cfg.llm, backend, model, base_url)})
         folder = RunFolder(run_dir or cfg.default_run_dir())

@@ -127,6 +127,11 @@ class Dataset:
         table = pa.concat_tables(parts) if len(parts) > 1 else parts[0]
         return table.sort_by([("user_id", "ascending"), ("timestamp", "ascending")])
 
+    def targets(self, fold: str) -> dict[str, str]:
+        """user -> the user's held-out item of ``fold`` ("dev" or "test"), in holdout order."""
+        rows = self.holdout.filter(pc.equal(self.holdout.column("fold"), fold))
+        return dict(zip(rows.column("user_id").to_pylist(), rows.column("item_id").to_pylist()))
+
     def train_plus_dev(self) -> "Dataset":
         """The data set a model is refitted on for the test figures: ``events`` = train + the dev targets,
         ``holdout`` = the test rows only (so ``history("test")`` is unchanged)."""

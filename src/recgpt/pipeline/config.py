@@ -132,7 +132,9 @@ LLM_STAGE_BLOCKS = ("interests", "tags", "explanations")
 DERIVED_STAGE_KEYS = ("sample_users", "seed", "fold")
 
 
-def load_config(path: str | Path | None, overrides: dict[str, Any] | None = None) -> PipelineConfig:
-    """The configuration from ``path`` (or the defaults) with dotted ``overrides`` applied; ``None`` values
-    in ``overrides`` are ignored, so unset CLI flags leave the file alone."""
-    return load_block(PipelineConfig, path, overrides=overrides)
+def load_config(path: str | Path | None, overrides: dict[str, Any] | None = None,
+                settings: list[str] | None = None) -> PipelineConfig:
+    """The configuration from ``path`` (or the defaults) with dotted ``overrides`` applied (``None`` values
+    are ignored, so unset CLI flags leave the file alone), then ``settings``: ``KEY=VALUE`` strings of a
+    ``--set`` flag (dotted keys, values read as YAML)."""
+    return load_block(PipelineConfig, path, overrides=overrides, settings=settings)

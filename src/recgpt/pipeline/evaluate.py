@@ -14,23 +14,6 @@ import numpy as np
 from recgpt.retrieval import metrics as M
 
 
-def method_metrics(ranked: np.ndarray, targets: np.ndarray, category: np.ndarray, popularity: np.ndarray,
-                   ks: list[int]) -> dict[str, float]:
-    """{"users", "recall@K", "ndcg@K", "categories@K", "long_tail@K", "gini@K", "coverage@K"} for each K.
-
-    ``category``: category code per catalog item; ``popularity``: training interactions per item."""
-    out: dict[str, float] = {"users": int(len(targets))}
-    n_items = len(popularity)
-    for k in ks:
-        out[f"recall@{k}"] = M.recall_at_k(ranked, targets, k)
-        out[f"ndcg@{k}"] = M.ndcg_at_k(ranked, targets, k)
-        out[f"categories@{k}"] = M.categories_per_list(ranked, category, k)
-        out[f"long_tail@{k}"] = M.long_tail_share(ranked, popularity, k)
-        out[f"gini@{k}"] = M.exposure_gini(ranked, n_items, k)
-        out[f"coverage@{k}"] = M.coverage(ranked, n_items, k)
-    return out
-
-
 def decile_rows(method: str, ranked: np.ndarray, targets: np.ndarray, popularity: np.ndarray, k: int) -> list[dict]:
     """Per popularity decile (0 = 10% most popular): exposure share of the top-k slots, the number of
     users whose target lies in the decile, and the hit rate among them."""

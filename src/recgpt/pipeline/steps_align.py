@@ -66,7 +66,8 @@ def stage_align_eval(ctx: StageContext) -> dict:
     table, tag_tables = evaluate_tag_models(
         run, dataset, TagToCategory.load(run.phi), ctx.config.tags, ctx.config.llm,
         {"base": None, "tuned": adapter}, users, cfg.evaluation, run.llm_cache, executor=ctx.config.executor)
-    out = {"enabled": True, **table.__dict__, "downstream": downstream(ctx, tag_tables, users)}
+    table.downstream = downstream(ctx, tag_tables, users)
+    out = {"enabled": True, **table.__dict__}
     write_json(run.table5, out)
     k = max(table.ks)
     return {f"{name} category HR@{k}": round(table.rows[name]["category"][f"HR@{k}"], 4)
@@ -74,39 +75,10 @@ def stage_align_eval(ctx: StageContext) -> dict:
 
 
 def downstream(ctx: StageContext, tag_tables: dict, users: list[str]) -> dict:
-    """Tags-only (beta 0) and fused (the beta tuned on dev) retrieval metrics with each model's tags, on the
-    sampled users that have tags from both models."""
-    from recgpt.data.catalog import Catalog
-    from recgpt.pipeline.evaluate import method_metrics
-    from recgpt.pipeline.steps_eval import _holdout
-    from recgpt.retrieval.saved import load_model
+    """Tags-only (beta 0) and fused (the beta the retrieve stage tuned on dev) retrieval metrics with each
+    model's tags, on the sampled users that have tags from both models."""
+    from recgpt.alignment.downstream import downstream_retrieval
 
     cfg = ctx.config.evaluation
-    dataset = dataset_of(ctx)
     beta = read_json(ctx.run.tuning, {}).get("beta_tuned", 1.0)
-    tags = {name: _passed_tags(table) for name, table in tag_tables.items()}
-    both = [u for u in users if all(tags[name].get(u) for name in tags)]
-    if not both:
-        return {"users": 0, "beta": beta, "k": cfg.k_main}
-    model = load_model(ctx.run.retriever)
-    model.use_history(dataset, "test")
-    catalog = Catalog.from_table(dataset.items)
-    popularity = catalog.counts(dataset.events)
-    targets_of = _holdout(dataset, "test")
-    targets = catalog.positions([targets_of.get(u) for u in both], missing=-1)
-    out: dict = {"users": len(both), "beta": beta, "k": cfg.k_main}
-    k = max(cfg.ks)
-    for name, user_tags in tags.items():
-        for method, b in (("tags-only", 0.0), ("fused", beta)):
-            recs = model.recommend(both, k, tags=user_tags, beta=b)
-            out[f"{name} {method}"] = method_metrics(recs.item_index, targets, catalog.category, popularity, cfg.ks)
-    return out
-
-
-def _passed_tags(table) -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {}
-    for r in table.to_pylist():
-        if r["passed_checks"] and r["tag"] and r["tag"] not in out.setdefault(r["user_id"], []):
-            out[r["user_id"]].append(r["tag"])
-    return out
-
+    return downstream_retrieval(ctx.run.retriever, dataset_of(ctx), tag_tables, users, beta, cfg.ks, cfg.k_main)

@@ -21,18 +21,14 @@ import logging
 from recgpt.data.catalog import Catalog
 from recgpt.pipeline.artifacts import read_json, write_json
 from recgpt.pipeline.engine import StageContext
-from recgpt.pipeline.evaluate import decile_rows, method_metrics
+from recgpt.pipeline.evaluate import decile_rows
+from recgpt.retrieval.evaluate import method_metrics
 from recgpt.pipeline.steps_core import dataset_of, sample_of
 
 log = logging.getLogger("recgpt.pipeline")
 
 #: Methods that need no LLM tags, evaluated on every test user too.
 NO_LLM_METHODS = ("popularity", "classic", "sequential", "collaborative")
-
-
-def _holdout(dataset, fold: str) -> dict[str, str]:
-    rows = dataset.holdout.filter(pc.equal(dataset.holdout.column("fold"), fold))
-    return dict(zip(rows.column("user_id").to_pylist(), rows.column("item_id").to_pylist()))
 
 
 def _rows(method: str, recs) -> list[dict]:
@@ -92,7 +88,7 @@ def stage_retrieve(ctx: StageContext) -> dict:
     pq.write_table(_table(rows), run.recommendations)
     all_rows: list[dict] = []
     if cfg.all_users:
-        everyone = sorted(_holdout(dataset, "test"))
+        everyone = sorted(dataset.targets("test"))
         for name, recommender in baselines.items():
             all_rows += _rows(name, recommender.recommend(everyone, k))
         all_rows += _rows("collaborative", model.recommend(everyone, k, beta=1.0))
@@ -131,7 +127,7 @@ def stage_evaluate(ctx: StageContext) -> dict:
     dataset = dataset_of(ctx)
     catalog = Catalog.from_table(dataset.items)
     popularity = catalog.counts(dataset.events)
-    targets_by_user = _holdout(dataset, "test")
+    targets_by_user = dataset.targets("test")
     tuning = read_json(run.tuning, {})
     out = {"dataset": dataset.name, "ks": cfg.ks, "k_main": cfg.k_main, "seed": cfg.seed,
            "classic_name": cfg.classic, **tuning}

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from recgpt.data.catalog import Catalog
@@ -26,26 +25,39 @@ KS = (10, 20, 50)
 
 def holdout_targets(dataset, fold: str, catalog: Catalog) -> tuple[list[str], np.ndarray]:
     """Users of ``fold`` and their held-out item's catalog position, shape (n_users,)."""
-    rows = dataset.holdout.filter(pc.equal(dataset.holdout.column("fold"), fold))
-    if rows.num_rows == 0:
+    targets = dataset.targets(fold)
+    if not targets:
         raise DataValidationError(f"dataset {dataset.name!r} has no {fold!r} holdout rows to evaluate on")
-    return rows.column("user_id").to_pylist(), catalog.positions(rows.column("item_id").to_pylist())
+    return list(targets), catalog.positions(list(targets.values()))
+
+
+def method_metrics(ranked: np.ndarray, targets: np.ndarray, category: np.ndarray, popularity: np.ndarray,
+                   ks: list[int]) -> dict[str, float]:
+    """{"users", "recall@K", "ndcg@K", "categories@K", "long_tail@K", "gini@K", "coverage@K"} for each K.
+
+    ``ranked``: (n_users, >= max(ks)) catalog positions, -1 padded; ``targets``: (n_users,) held-out item
+    positions; ``category``: category code per catalog item; ``popularity``: training interactions per item."""
+    out: dict[str, float] = {"users": int(len(targets))}
+    n_items = len(popularity)
+    for k in ks:
+        out[f"recall@{k}"] = M.recall_at_k(ranked, targets, k)
+        out[f"ndcg@{k}"] = M.ndcg_at_k(ranked, targets, k)
+        out[f"categories@{k}"] = M.categories_per_list(ranked, category, k)
+        out[f"long_tail@{k}"] = M.long_tail_share(ranked, popularity, k)
+        out[f"gini@{k}"] = M.exposure_gini(ranked, n_items, k)
+        out[f"coverage@{k}"] = M.coverage(ranked, n_items, k)
+    return out
 
 
 def metric_rows(ranked: np.ndarray, targets: np.ndarray, category: np.ndarray, popularity: np.ndarray,
                 ks=KS) -> list[dict]:
-    """Every metric at every k for one ranked matrix (n_users, >= max(ks)); rows of (metric, k, value)."""
+    """Every metric of :func:`method_metrics` at every k, and the exposure share of each popularity decile;
+    rows of (metric, k, value)."""
+    values = method_metrics(ranked, targets, category, popularity, list(ks))
     rows = []
-    n_items = len(popularity)
     for k in ks:
-        rows += [
-            dict(metric="recall", k=k, value=M.recall_at_k(ranked, targets, k)),
-            dict(metric="ndcg", k=k, value=M.ndcg_at_k(ranked, targets, k)),
-            dict(metric="categories", k=k, value=M.categories_per_list(ranked, category, k)),
-            dict(metric="long_tail", k=k, value=M.long_tail_share(ranked, popularity, k)),
-            dict(metric="gini", k=k, value=M.exposure_gini(ranked, n_items, k)),
-            dict(metric="coverage", k=k, value=M.coverage(ranked, n_items, k)),
-        ]
+        rows += [dict(metric=m, k=k, value=values[f"{m}@{k}"])
+                 for m in ("recall", "ndcg", "categories", "long_tail", "gini", "coverage")]
         for d, share in enumerate(M.exposure_by_decile(ranked, popularity, k)):
             rows.append(dict(metric=f"exposure_d{d + 1}", k=k, value=float(share)))
     return rows

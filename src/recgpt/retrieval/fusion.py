@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from recgpt.data.dataset import DataValidationError
@@ -101,6 +102,12 @@ def load_tag_table(path: str | Path, only_passed: bool = True) -> dict[str, list
     for column in ("user_id", "tag"):
         if column not in table.column_names:
             raise DataValidationError(f"{path}: column {column!r} is missing")
+    return tags_by_user(table, only_passed)
+
+
+def tags_by_user(table: pa.Table, only_passed: bool = True) -> dict[str, list[str]]:
+    """User id -> distinct tag texts in row order, from a table with ``user_id``, ``tag`` and optionally
+    ``passed_checks`` (rows failing the checks dropped when ``only_passed``)."""
     users = table.column("user_id").to_pylist()
     tags = table.column("tag").to_pylist()
     passed = (

@@ -54,8 +54,7 @@ def sample_users(dataset, n: int | None, seed: int, fold: str | None = None) -> 
     """Users with history (and, for a fold, a holdout target in it), sorted; a seeded sample when ``n``."""
     users = set(dataset.history(fold).column("user_id").to_pylist())
     if fold is not None and dataset.holdout.num_rows:
-        targets = dataset.holdout.filter(pc.equal(dataset.holdout.column("fold"), fold))
-        users &= set(targets.column("user_id").to_pylist())
+        users &= set(dataset.targets(fold))
     ordered = sorted(users)
     if n is None or n >= len(ordered):
         return ordered

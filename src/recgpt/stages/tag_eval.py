@@ -21,7 +21,6 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 
 @dataclass
@@ -62,10 +61,8 @@ def hit_rates(ranked: dict[str, list[str]], truth: dict[str, str], ks: list[int]
 def next_categories(dataset, users: list[str], fold: str) -> dict[str, str]:
     """user -> category of the user's ``fold`` holdout item."""
     category = dict(zip(dataset.items.column("item_id").to_pylist(), dataset.items.column("category").to_pylist()))
-    holdout = dataset.holdout.filter(pc.equal(dataset.holdout.column("fold"), fold))
-    wanted = set(users)
-    return {u: category[i] for u, i in zip(holdout.column("user_id").to_pylist(), holdout.column("item_id").to_pylist())
-            if u in wanted}
+    held_out = dataset.targets(fold)
+    return {u: category[held_out[u]] for u in users if u in held_out}
 
 
 def evaluate_tags(tags: pa.Table, dataset, users: list[str], fold: str = "test", ks: list[int] | None = None) -> TagEvalReport:
