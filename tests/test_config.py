@@ -74,7 +74,7 @@ def test_set_flags_change_any_key_after_the_file_and_a_misspelt_one_is_an_error(
     config = load_config(ROOT / "configs" / "amazon-office.yaml", {"evaluation.sample_users": 4},
                          ["alignment.incremental.max_users=600", "alignment.trainer.epochs=2"])
     assert config.alignment.incremental.max_users == 600 and config.alignment.trainer.epochs == 2.0
-    assert config.evaluation.sample_users == 4 and config.alignment.enabled
+    assert config.evaluation.sample_users == 4 and not config.alignment.enabled
     with pytest.raises(ConfigError, match="max_user"):
         load_config(ROOT / "configs" / "amazon-office.yaml", settings=["alignment.incremental.max_user=600"])
     with pytest.raises(ConfigError, match="KEY=VALUE"):

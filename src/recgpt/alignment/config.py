@@ -66,6 +66,9 @@ class TrainerConfig(StrictConfig):
     grad_accum: int = Field(1, ge=1)
     max_length: int = Field(768, ge=64, description="prompt + completion tokens; longer samples are left out")
     eval_every: int = Field(50, ge=1, description="optimizer steps between held-out evaluations and checkpoints")
+    checkpoint_minutes: float = Field(
+        10.0, ge=0, description="also a checkpoint once this many minutes passed since the last one (0: only every "
+                                "eval_every steps), so a killed training loses at most this much work")
     patience: int = Field(3, ge=1, description="held-out evaluations without improvement before stopping")
     bf16: bool = Field(True, description="bfloat16 autocast on the CPU's AMX units (False: float32 throughout)")
     threads: int | None = Field(None, ge=1, description="torch CPU threads (default: all cores)")

@@ -5,7 +5,8 @@ on the CPU in bfloat16 autocast, loss on the completion only (the vocabulary pro
     result.folder          # adapter/ (LoRA) or model/ (full), with manifest.json beside it
 
 Early stopping on the set's held-out users (``split == "heldout"``) keeps the best checkpoint; checkpoints
-every ``eval_every`` steps let a killed training resume where it stopped (the same call again). The output
+every ``eval_every`` steps and every ``checkpoint_minutes`` let a killed training resume where it stopped (the
+same call again). The output
 is an adapter folder (or a full model folder) and ``manifest.json``: the base model and its hash, the training
 set's hash, the configuration and the measured figures. A finished folder is never retrained.
 """
@@ -30,6 +31,8 @@ from recgpt.progress import ProgressFn, reporter
 log = logging.getLogger("recgpt.alignment")
 MANIFEST = "manifest.json"
 IN_PROGRESS = "in_progress.json"
+#: Trainer settings that change how often work is saved, not what is trained.
+NOT_IN_KEY = {"checkpoint_minutes"}
 
 
 class TrainingError(RecgptError):
@@ -64,8 +67,8 @@ def train(training_set: TrainingSet, out: str | Path, config: TrainerConfig, bas
 
     out = Path(out)
     source = resolve_source(base)
-    key = {"set": set_hash(training_set), "config": config.model_dump(mode="json"), "base": source.identity,
-           "from_adapter": _adapter_identity(from_adapter)}
+    key = {"set": set_hash(training_set), "config": config.model_dump(mode="json", exclude=NOT_IN_KEY),
+           "base": source.identity, "from_adapter": _adapter_identity(from_adapter)}
     finished = _finished(out, key)
     if finished is not None:
         log.info("%s: already trained with this set and configuration", out)
@@ -181,7 +184,8 @@ def _trainer(source, from_adapter, config: TrainerConfig, train_rows, eval_rows,
         data_seed=config.seed, report_to=[], disable_tqdm=True, dataloader_num_workers=0,
         save_only_model=False, remove_unused_columns=True, activation_checkpointing=False,
     )
-    callbacks = [_reporter_callback(reporter(progress), steps_per_epoch * config.epochs)]
+    callbacks = [_reporter_callback(reporter(progress), steps_per_epoch * config.epochs),
+                 _timed_checkpoint_callback(config.checkpoint_minutes)]
     if eval_data is not None:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=config.patience))
     trainer = CompletionOnlySFTTrainer(model=model, args=args, train_dataset=train_data, eval_dataset=eval_data,
@@ -247,6 +251,25 @@ def _reporter_callback(progress: ProgressFn, total_steps: float):
             progress("fine-tuning", state.global_step, self.total, **self.progress_info)
 
     return Reporter()
+
+
+def _timed_checkpoint_callback(minutes: float):
+    """A transformers TrainerCallback that asks for a checkpoint at the end of the first step taken ``minutes``
+    after the last one (0: never), beside the ones every ``eval_every`` steps."""
+    from transformers import TrainerCallback
+
+    class TimedCheckpoint(TrainerCallback):
+        def __init__(self):
+            self.last = time.perf_counter()
+
+        def on_step_end(self, args, state, control, **kwargs):
+            if minutes and time.perf_counter() - self.last >= minutes * 60:
+                control.should_save = True
+
+        def on_save(self, args, state, control, **kwargs):
+            self.last = time.perf_counter()
+
+    return TimedCheckpoint()
 
 
 def _manifest(key, config: TrainerConfig, source, trainer, training_set: TrainingSet, tokens: int,
