@@ -102,19 +102,17 @@ class _TitleMatcher:
         return Recommendations(np.array(users, dtype=object), ids, np.zeros(index.shape, np.float32), index)
 
 
-def test_downstream_retrieval_ranks_with_each_models_tags_on_the_users_both_models_tagged(monkeypatch):
+def test_downstream_retrieval_ranks_with_each_models_tags_on_the_users_both_models_tagged():
     from recgpt.alignment import downstream
-    from recgpt.retrieval import saved
 
     dataset = tiny_dataset()
     fake = _TitleMatcher(dataset)
-    monkeypatch.setattr(saved, "load_model", lambda folder: fake)
     # test targets: u1 -> n2 (spiral notebook), u2 -> c2 (solar calculator), u3 -> n2
     good = _tags(("u1", "spiral notebook", "Notebooks", True), ("u2", "solar calculator", "Calculators", True),
                  ("u3", "spiral notebook", "Notebooks", True))
     bad = _tags(("u1", "gel pens", "Pens", True), ("u2", "permanent markers", "Pens", True),
                 ("u3", "spiral notebook", "Notebooks", False))  # fails the checks: u3 has no tags from "bad"
-    out = downstream.downstream_retrieval("unused", dataset, {"good": good, "bad": bad}, ["u1", "u2", "u3"],
+    out = downstream.downstream_retrieval(fake, dataset, {"good": good, "bad": bad}, ["u1", "u2", "u3"],
                                           beta=1.0, ks=[1, 2], k_main=2)
     assert fake.fold == "test"
     assert out["users"] == 2 and out["beta"] == 1.0 and out["k"] == 2
@@ -122,5 +120,5 @@ def test_downstream_retrieval_ranks_with_each_models_tags_on_the_users_both_mode
     # fused at beta 1 is catalog order for both models: n2 and c2 are the last items, so no hit at 2
     assert out["good fused"]["recall@2"] == out["bad fused"]["recall@2"] == 0.0
     assert "Recall@2" in Table5([1], 3, downstream=out).as_markdown()
-    none = downstream.downstream_retrieval("unused", dataset, {"bad": bad}, ["u3"], 0.5, [1], 1)
+    none = downstream.downstream_retrieval(fake, dataset, {"bad": bad}, ["u3"], 0.5, [1], 1)
     assert none == {"users": 0, "beta": 0.5, "k": 1}

@@ -33,8 +33,9 @@ def build_incremental_set(run: RunFolder, dataset, phi, tags: TagsConfig, config
                           judge: JudgeConfig | None = None) -> TrainingSet:
     """Build the tag task's incremental-learning set (report 2.2.2) and write it with its JSON Lines export.
     Prompts are rendered with ``llm``'s templates and system prompt, as the tag stage renders them. With
-    ``purify: judge`` the ``judge`` configuration's model grades the behaviors; its verdicts go to the run's judge buffer and its calls to the run's LLM cache, through the judge
-    configuration's executor (``judge.executor``: this process or a Ray cluster)."""
+    ``purify: judge`` the ``judge`` configuration's model grades the behaviors; its verdicts go to the run's
+    judge buffer and its calls to the run's LLM cache, through the judge configuration's executor
+    (``judge.executor``: this process or a Ray cluster)."""
     interests = pq.read_table(run.interests) if run.interests.exists() else None
     with ExitStack() as stack:
         purifier = None

@@ -6,9 +6,8 @@ on the CPU in bfloat16 autocast, loss on the completion only (the vocabulary pro
 
 Early stopping on the set's held-out users (``split == "heldout"``) keeps the best checkpoint; checkpoints
 every ``eval_every`` steps and every ``checkpoint_minutes`` let a killed training resume where it stopped (the
-same call again). The output
-is an adapter folder (or a full model folder) and ``manifest.json``: the base model and its hash, the training
-set's hash, the configuration and the measured figures. A finished folder is never retrained.
+same call again). The output is an adapter folder (or a full model folder) and ``manifest.json``: the base
+model and its hash, the training set's hash, the configuration and the measured figures. A finished folder is never retrained.
 """
 
 from __future__ import annotations

@@ -108,8 +108,8 @@ def evaluate_command(
     from recgpt.alignment.trainer import TrainingResult, finished_result
     from recgpt.errors import MissingInputError
     from recgpt.stages.context import sample_users
-    from recgpt.stages.phi import TagToCategory
     from recgpt.retrieval.saved import SAVED_MODEL
+    from recgpt.stages.phi import TagToCategory
     from recgpt.stages.runner import load_run_dataset
 
     folder = RunFolder(run)
@@ -143,12 +143,14 @@ def _downstream(folder: RunFolder, config: Optional[Path], dataset, tag_tables: 
     from recgpt.cli.stages import block_config
     from recgpt.pipeline.artifacts import read_json
     from recgpt.pipeline.config import EvaluationConfig
+    from recgpt.retrieval.saved import load_model
 
     cfg = block_config(config, folder, "evaluation", EvaluationConfig, {})
-    beta, source = tuned_beta(folder.retriever, dataset, read_json(folder.tuning, None), cfg.beta_grid, cfg.k_main,
+    model = load_model(folder.retriever)
+    beta, source = tuned_beta(model, dataset, read_json(folder.tuning, None), cfg.beta_grid, cfg.k_main,
                               cfg.tune_users, cfg.seed, cfg.beta_criterion, cfg.beta_tolerance)
     typer.echo(f"fusion weight beta={beta:g}: {source}")
-    return {**downstream_retrieval(folder.retriever, dataset, tag_tables, users, beta, cfg.ks, cfg.k_main),
+    return {**downstream_retrieval(model, dataset, tag_tables, users, beta, cfg.ks, cfg.k_main),
             "beta_source": source}
 
 

@@ -78,7 +78,8 @@ def downstream(ctx: StageContext, tag_tables: dict, users: list[str]) -> dict:
     """Tags-only (beta 0) and fused (the beta the retrieve stage tuned on dev) retrieval metrics with each
     model's tags, on the sampled users that have tags from both models."""
     from recgpt.alignment.downstream import downstream_retrieval
+    from recgpt.retrieval.saved import load_model
 
     cfg = ctx.config.evaluation
     beta = read_json(ctx.run.tuning, {}).get("beta_tuned", 1.0)
-    return downstream_retrieval(ctx.run.retriever, dataset_of(ctx), tag_tables, users, beta, cfg.ks, cfg.k_main)
+    return downstream_retrieval(load_model(ctx.run.retriever), dataset_of(ctx), tag_tables, users, beta, cfg.ks, cfg.k_main)

@@ -22,8 +22,8 @@ from recgpt.data.catalog import Catalog
 from recgpt.pipeline.artifacts import read_json, write_json
 from recgpt.pipeline.engine import StageContext
 from recgpt.pipeline.evaluate import decile_rows
-from recgpt.retrieval.evaluate import method_metrics
 from recgpt.pipeline.steps_core import dataset_of, sample_of
+from recgpt.retrieval.evaluate import method_metrics
 
 log = logging.getLogger("recgpt.pipeline")
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from recgpt.data.catalog import Catalog
@@ -25,10 +26,10 @@ KS = (10, 20, 50)
 
 def holdout_targets(dataset, fold: str, catalog: Catalog) -> tuple[list[str], np.ndarray]:
     """Users of ``fold`` and their held-out item's catalog position, shape (n_users,)."""
-    targets = dataset.targets(fold)
-    if not targets:
+    rows = dataset.holdout.filter(pc.equal(dataset.holdout.column("fold"), fold))
+    if rows.num_rows == 0:
         raise DataValidationError(f"dataset {dataset.name!r} has no {fold!r} holdout rows to evaluate on")
-    return list(targets), catalog.positions(list(targets.values()))
+    return rows.column("user_id").to_pylist(), catalog.positions(rows.column("item_id").to_pylist())
 
 
 def method_metrics(ranked: np.ndarray, targets: np.ndarray, category: np.ndarray, popularity: np.ndarray,
