@@ -121,6 +121,19 @@ def _targets(training_set) -> list[tuple[str, str]]:
     return sorted((s.user_id, i) for s in training_set.samples for i in s.provenance["items"])
 
 
+def test_a_tag_too_long_to_be_an_answer_is_dropped_and_counted(built):
+    dataset, phi, tags_config, _, _ = built
+
+    class LongTagForN1(IncrementalSetBuilder):
+        def tag_of(self, item_id: str) -> str:
+            return "extraordinarily " * 5 + "notebook" if item_id == "n1" else super().tag_of(item_id)
+
+    config = IncrementalConfig(last_n=2, holdout_share=0.0, purify="none")
+    training_set = LongTagForN1(dataset, phi, tags_config, config, vectors=EmbeddingCache()).build()
+    assert ("u1", "n1") not in _targets(training_set) and ("u1", "p2") in _targets(training_set)
+    assert training_set.counts["dropped_too_long"] == 1
+
+
 def _behavior_judge(prompt: str) -> str:
     """A scripted judge: the Moleskine notebook is an irrelevant behavior, everything else passes."""
     assert "Task: Reliable behavior" in prompt

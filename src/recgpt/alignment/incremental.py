@@ -48,6 +48,7 @@ from recgpt.stages.schemas import PredictedTag, TagsAnswer
 from recgpt.stages.tags import TASK, CatalogHints, tag_requests
 
 BUILDER = "incremental.v1"
+TAG_MAX_CHARS = PredictedTag.model_fields["tag"].metadata[0].max_length
 DAY = 86400
 log = logging.getLogger("recgpt.alignment")
 
@@ -197,6 +198,9 @@ class IncrementalSetBuilder:
     def _purified(self, context: UserContext, targets: list[Target]) -> list[Target]:
         """Step 1 by rules (``purify: rules`` and ``judge``, which asks the judge about what the rules keep)."""
         self.counts["targets"] += len(targets)
+        fits = [t for t in targets if len(t.tag) <= TAG_MAX_CHARS]  # longer ones cannot be written as an answer
+        self.counts["dropped_too_long"] += len(targets) - len(fits)
+        targets = fits
         if self.config.purify == "none" or not targets:
             return targets
         verdicts = check_tags([Candidate(t.tag, "") for t in targets], context.recent, self.brands,
