@@ -41,7 +41,10 @@ FAST = dict(method="lora", lora_r=8, lora_alpha=16, lora_dropout=0.0, lr=3e-3, b
 def test_lora_overfits_and_the_engine_serves_the_adapter(tmp_path):
     from recgpt.llm.torch_backend import TorchBackend
 
-    result = train(tiny_set(heldout=True), tmp_path / "tuned", TrainerConfig(epochs=25, eval_every=50, **FAST))
+    reports = []
+    result = train(tiny_set(heldout=True), tmp_path / "tuned", TrainerConfig(epochs=25, eval_every=50, **FAST),
+                   progress=lambda task, done, total=None, **info: reports.append((task, done, total)))
+    assert reports[0] == ("fine-tuning", 0, 25) and sorted({done for _, done, _ in reports}) == list(range(26))
     metrics = result.manifest["metrics"]
     assert result.adapter is not None and (result.adapter / "adapter_config.json").is_file()
     assert metrics["last_loss"] < metrics["first_loss"] / 4, metrics

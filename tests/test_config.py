@@ -72,9 +72,11 @@ def test_the_written_configuration_reads_back_with_another_sample(tmp_path):
 
 def test_set_flags_change_any_key_after_the_file_and_a_misspelt_one_is_an_error():
     config = load_config(ROOT / "configs" / "amazon-office.yaml", {"evaluation.sample_users": 4},
-                         ["alignment.incremental.max_users=600", "alignment.trainer.epochs=2"])
+                         ["alignment.incremental.max_users=600", "alignment.trainer.epochs=2",
+                          "alignment.enabled=false"])
     assert config.alignment.incremental.max_users == 600 and config.alignment.trainer.epochs == 2.0
     assert config.evaluation.sample_users == 4 and not config.alignment.enabled
+    assert load_config(ROOT / "configs" / "amazon-office.yaml").alignment.enabled  # the demo fine-tunes
     with pytest.raises(ConfigError, match="max_user"):
         load_config(ROOT / "configs" / "amazon-office.yaml", settings=["alignment.incremental.max_user=600"])
     with pytest.raises(ConfigError, match="KEY=VALUE"):

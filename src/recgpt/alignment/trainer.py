@@ -31,7 +31,7 @@ log = logging.getLogger("recgpt.alignment")
 MANIFEST = "manifest.json"
 IN_PROGRESS = "in_progress.json"
 #: Trainer settings that change how often work is saved, not what is trained.
-NOT_IN_KEY = {"checkpoint_minutes"}
+NOT_IN_KEY = {"checkpoint_minutes", "threads"}  # how a training runs, not what it learns
 
 
 class TrainingError(RecgptError):
@@ -235,7 +235,13 @@ def _reporter_callback(progress: ProgressFn, total_steps: float):
     class Reporter(TrainerCallback):
         def __init__(self):
             self.total, self.tokens_per_epoch = int(math.ceil(total_steps)), 0
-            self.start, self.last_loss = time.perf_counter(), None
+            self.start, self.last_loss, self.progress_info = time.perf_counter(), None, {}
+
+        def on_train_begin(self, args, state, control, **kwargs):
+            progress("fine-tuning", state.global_step, self.total)  # the clock of the bar's ETA starts here
+
+        def on_step_end(self, args, state, control, **kwargs):
+            progress("fine-tuning", state.global_step, self.total, **self.progress_info)
 
         def on_log(self, args, state, control, logs=None, **kwargs):
             logs = logs or {}
