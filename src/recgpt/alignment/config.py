@@ -142,6 +142,15 @@ class SelfTrainConfig(StrictConfig):
     seed: int = 0
 
 
+class LoopConfig(StrictConfig):
+    """`recgpt align loop`: the report's alignment stages one after another, each a resumable, fingerprinted step."""
+
+    steps: list[Literal["curriculum", "distill", "self_training"]] = Field(
+        default_factory=lambda: ["curriculum", "distill", "self_training"],
+        description="the steps to run, in this order: curriculum fine-tuning, distillation from the teacher "
+                    "(pre-alignment), self-training rounds; each continues the adapter of the one before")
+
+
 class AlignmentConfig(StrictConfig):
     """The alignment block of a pipeline configuration."""
 
@@ -157,3 +166,4 @@ class AlignmentConfig(StrictConfig):
     curriculum: CurriculumConfig = Field(default_factory=CurriculumConfig)
     distill: DistillConfig = Field(default_factory=DistillConfig)
     self_training: SelfTrainConfig = Field(default_factory=SelfTrainConfig)
+    loop: LoopConfig = Field(default_factory=LoopConfig)

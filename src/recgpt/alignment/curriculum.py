@@ -158,11 +158,14 @@ class CurriculumStep:
 
 
 def run_curriculum(run, dataset, config: CurriculumConfig, trainer: TrainerConfig, llm, base: str | None = None,
-                   build_set=None, progress=None, tag: str = "") -> list[CurriculumStep]:
+                   build_set=None, progress=None, tag: str = "", train=None) -> list[CurriculumStep]:
     """Build every subtask's set and train the plan, each training continuing the previous adapter; writes
-    ``RUN/alignment/curriculum<tag>.json`` (the plan, counts and figures) and returns the steps."""
-    from recgpt.alignment.trainer import train
+    ``RUN/alignment/curriculum-<order><tag>.json`` (the plan, counts and figures) and returns the steps.
+    ``train`` defaults to the alignment trainer's."""
     from recgpt.llm.prompts import PromptLibrary
+
+    if train is None:
+        from recgpt.alignment.trainer import train
 
     curriculum = load_curriculum(config.file, config.version)
     inputs = SubtaskInputs(dataset, PromptLibrary(llm.template_dirs), llm.system_prompt, config.seed,

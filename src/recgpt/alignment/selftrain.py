@@ -61,6 +61,27 @@ def student_runtime(run, llm) -> RuntimeFactory:
     return make
 
 
+class HeldoutEvaluator:
+    """The held-out pass rates of a model on ``task``: the student answers the held-out users' prompts greedily,
+    and the share of its items passing the post-checks and each judge criterion is measured (the report's
+    Tables 2, 4 and 7 in form). The held-out users are those of ``self_training`` (seeded, never trained on)."""
+
+    def __init__(self, run, dataset, phi, task: str, alignment: AlignmentConfig, stages: StageConfigs,
+                 make_runtime: RuntimeFactory, purifiers: dict | None = None, vectors: EmbeddingCache | None = None,
+                 system_prompt: str | None = None):
+        config = alignment.self_training
+        self.vectors = vectors or EmbeddingCache()
+        self.users, self.heldout = split_users(dataset, config.users, config.heldout_users, config.seed)
+        self.prompts = stage_prompts(task, run, dataset, self.heldout, stages, phi, self.vectors)
+        brands = sorted({b for b in dataset.items.column("brand").to_pylist() if b})
+        self.harvester = Harvester(stages, config.filter, purifiers, self.vectors, brands, system_prompt)
+        self.make_runtime = make_runtime
+
+    def __call__(self, adapter) -> dict[str, float]:
+        with self.make_runtime(adapter, 0.0) as runtime:
+            return self.harvester.run(self.prompts, runtime, source="heldout").rates()
+
+
 def self_train(run, dataset, phi, task: str, alignment: AlignmentConfig, stages: StageConfigs,
                make_runtime: RuntimeFactory, purifiers: dict | None = None, adapter: str | None = None,
                base: str | None = None, train_fn=None, vectors: EmbeddingCache | None = None,
@@ -70,17 +91,11 @@ def self_train(run, dataset, phi, task: str, alignment: AlignmentConfig, stages:
     if train_fn is None:
         from recgpt.alignment.trainer import train as train_fn
     config = alignment.self_training
-    vectors = vectors or EmbeddingCache()
-    users, heldout = split_users(dataset, config.users, config.heldout_users, config.seed)
-    train_prompts = stage_prompts(task, run, dataset, users, stages, phi, vectors)
-    held_prompts = stage_prompts(task, run, dataset, heldout, stages, phi, vectors)
-    brands = sorted({b for b in dataset.items.column("brand").to_pylist() if b})
-    harvester = Harvester(stages, config.filter, purifiers, vectors, brands, system_prompt)
+    heldout_rates = HeldoutEvaluator(run, dataset, phi, task, alignment, stages, make_runtime, purifiers, vectors,
+                                     system_prompt)
+    harvester = heldout_rates.harvester
+    train_prompts = stage_prompts(task, run, dataset, heldout_rates.users, stages, phi, heldout_rates.vectors)
     version = stages.interests.template_version if task == "interests" else stages.tags.template_version
-
-    def heldout_rates(current) -> dict[str, float]:
-        with make_runtime(current, 0.0) as runtime:
-            return harvester.run(held_prompts, runtime, source="heldout").rates()
 
     start = heldout_rates(adapter)
     best, rounds, stopped = start["overall"], [], f"{config.rounds} rounds done"
