@@ -127,3 +127,26 @@ def test_a_missing_optional_stage_set_leaves_the_subtask_empty(inputs, tmp_path)
     spec = SubtaskSpec("interests", "advanced", "stage-set.v1", options={"set": "interests-teacher"})
     run_inputs = SubtaskInputs(inputs.dataset, run=RunFolder(tmp_path))
     assert build_subtask(spec, run_inputs).counts["missing_set"] == 1
+
+
+@pytest.mark.llm
+def test_the_curriculum_trains_the_embedded_model_step_by_step_continuing_the_adapter(tmp_path):
+    from recgpt.alignment.config import TrainerConfig
+    from recgpt.alignment.curriculum import run_curriculum
+    from recgpt.llm.config import LLMConfig
+    from recgpt.runfolder import RunFolder
+
+    path = _write(tmp_path, """
+subtasks:
+  - {name: next, level: intermediate, builder: what-to-buy.v1, depends_on: [category], samples: 3}
+  - {name: category, level: foundation, builder: title-category.v1, samples: 3}
+""")
+    run = RunFolder(tmp_path / "run")
+    trainer = TrainerConfig(method="lora", lora_r=4, lora_alpha=8, epochs=1, batch_size=3, max_length=256, threads=1)
+    steps = run_curriculum(run, tiny_dataset(), CurriculumConfig(file=str(path), holdout_share=0.0), trainer,
+                           LLMConfig(progress=False))
+    assert [s.subtasks for s in steps] == [["category"], ["next"]]
+    first, second = (json.loads((run.curriculum_model(s.name) / "manifest.json").read_text()) for s in steps)
+    assert first["key"]["from_adapter"] is None and second["key"]["from_adapter"] is not None
+    assert first["metrics"]["steps"] == second["metrics"]["steps"] == 1
+    assert json.loads(run.curriculum_report("curriculum").read_text())["steps"][1]["adapter"] == steps[1].adapter
