@@ -189,13 +189,31 @@ TASK = typer.Option("tags", "--task", help="stage task: interests or tags")
 
 
 @align_app.command("curriculum")
-def curriculum_command(run: Path = RUN, config: Optional[Path] = CONFIG, settings: list[str] = SETTINGS) -> None:
+def curriculum_command(run: Path = RUN, config: Optional[Path] = CONFIG, settings: list[str] = SETTINGS,
+                       train: bool = typer.Option(True, "--train/--no-train",
+                                                  help="--no-train: build and write the sets only")) -> None:
     """Curriculum multi-task fine-tuning (report Appendix C): build each subtask's set from the catalog and logs
     and train them in the curriculum's order (curriculum.order: curriculum, shuffled or mixed)."""
-    from recgpt.alignment.curriculum import run_curriculum
+    import time
+
+    from recgpt.alignment.curriculum import build_subtask, load_curriculum, run_curriculum, training_plan
+    from recgpt.alignment.subtasks import SubtaskInputs
+    from recgpt.llm.prompts import PromptLibrary
 
     inputs = _loop_inputs(RunFolder(run), config, settings)
     a = inputs.alignment
+    if not train:
+        sub = SubtaskInputs(inputs.dataset, PromptLibrary(inputs.llm.template_dirs), inputs.llm.system_prompt,
+                            a.curriculum.seed, a.curriculum.holdout_share, inputs.run)
+        for group in training_plan(load_curriculum(a.curriculum.file, a.curriculum.version), a.curriculum):
+            for spec in group:
+                start = time.perf_counter()
+                built = build_subtask(spec, sub)
+                if built.samples:
+                    built.write(inputs.run.curriculum_set(spec.name))
+                typer.echo(f"{spec.name} ({spec.level}): {json.dumps(built.counts)} "
+                           f"{time.perf_counter() - start:.2f} s")
+        return
     steps = run_curriculum(inputs.run, inputs.dataset, a.curriculum, a.trainer, inputs.llm, inputs.base,
                            inputs.build_set)
     for step in steps:
