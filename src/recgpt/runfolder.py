@@ -20,7 +20,8 @@ commands and the report find each other's tables.
                                        while training)
       eval/                            the evaluation: user sample, every method's lists, metrics, tag HR@K,
                                        batch_recommendations.parquet (recgpt recommend-all)
-      judge/                           judge buffer, pass rates, milestone check, fine-tuning export
+      judge/                           judge buffer, pass rates, milestone check, fine-tuning export; the trained
+                                       judge: train.parquet, model/, deployed.json
       alignment/sets/<name>.parquet    training sets of the stage models (+ <name>.jsonl, chat JSON Lines)
       alignment/models/<name>/         a fine-tuned adapter (adapter/) or model (model/) with manifest.json
       alignment/summary.json           what the pipeline's align stage did (the adapter it serves the tags stage)
@@ -228,6 +229,22 @@ class RunFolder:
     def judge_export(self) -> Path:
         """The rebalanced judge fine-tuning set (chat JSON Lines)."""
         return self.judge / "train.jsonl"
+
+    @property
+    def judge_training_set(self) -> Path:
+        """``RUN/judge/train.parquet``: the judge's fine-tuning set (rebalanced human verdicts, training split)."""
+        return self.judge / "train.parquet"
+
+    @property
+    def judge_model(self) -> Path:
+        """``RUN/judge/model/``: the fine-tuned judge (adapter/ and manifest.json)."""
+        return self.judge / "model"
+
+    @property
+    def judge_deployed(self) -> Path:
+        """``RUN/judge/deployed.json``: the trained judge's agreement before and after, and whether it is deployed
+        (then ``recgpt judge`` and the alignment filters grade with it, unless judge.use_deployed is off)."""
+        return self.judge / "deployed.json"
 
     # ------------------------------------------------------------------ alignment
     @property

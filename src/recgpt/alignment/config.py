@@ -142,6 +142,20 @@ class SelfTrainConfig(StrictConfig):
     seed: int = 0
 
 
+class JudgeTrainingConfig(StrictConfig):
+    """`recgpt judge train`: fine-tune the judge's model on the rebalanced human verdicts of the judge buffer
+    (report 3: the judge is aligned too), deployed only when its held-out agreement is high enough."""
+
+    heldout_share: float = Field(0.25, gt=0, lt=1, description="share of the labelled outputs (whole outputs, "
+                                                                "seeded) held out to measure agreement")
+    deploy_accuracy: float = Field(0.7, ge=0, le=1, description="deploy the trained judge only when its held-out "
+                                                                "accuracy reaches this and is not below the current's")
+    prompt_examples: bool = Field(False, description="show the rubric's examples in the training and evaluation "
+                                                     "prompts (longer prompts, slower training)")
+    trainer: TrainerConfig = Field(default_factory=lambda: TrainerConfig(epochs=3))
+    seed: int = 0
+
+
 class LoopConfig(StrictConfig):
     """`recgpt align loop`: the report's alignment stages one after another, each a resumable, fingerprinted step."""
 
@@ -167,3 +181,4 @@ class AlignmentConfig(StrictConfig):
     distill: DistillConfig = Field(default_factory=DistillConfig)
     self_training: SelfTrainConfig = Field(default_factory=SelfTrainConfig)
     loop: LoopConfig = Field(default_factory=LoopConfig)
+    judge_training: JudgeTrainingConfig = Field(default_factory=JudgeTrainingConfig)

@@ -73,6 +73,8 @@ class JudgeConfig(StrictConfig):
     skip_llm_on_rule_fail: bool = Field(True, description="an output failing rule checks is not sent to the LLM")
     round: int | None = Field(None, ge=1, description="round stored with verdicts (None: latest human round, or 1)")
     buffer: str | None = Field(None, description="judge buffer SQLite file (None: RUN/judge/buffer.sqlite)")
+    use_deployed: bool = Field(True, description="grade with the judge `recgpt judge train` deployed in the run "
+                                                 "(RUN/judge/deployed.json: the torch engine with its adapter)")
     check: CheckConfig = Field(default_factory=CheckConfig)
     rebalance: RebalanceConfig = Field(default_factory=RebalanceConfig)
     serve: ServeConfig = Field(default_factory=ServeConfig)
