@@ -62,7 +62,8 @@ def _inputs(tmp_path, trained, teacher_calls, kill_at=None, **alignment):
 def test_the_loop_runs_every_step_in_order_and_a_rerun_redoes_nothing(tmp_path):
     trained, teacher_calls = [], []
     results = run_loop(_inputs(tmp_path, trained, teacher_calls))
-    assert list(results) == ["curriculum", "distill-tags", "self-tags", "evaluate-tags"]
+    assert list(results) == ["judge-training", "curriculum", "distill-tags", "self-tags", "evaluate-tags"]
+    assert "too few" in results["judge-training"]["skipped"]  # no human labels in the buffer
     names = [name for name, _, _ in trained]
     assert names == ["curriculum-curriculum-title-category", "curriculum-curriculum-what-to-buy", "tags-teacher",
                      "tags-self-r1"]
@@ -87,7 +88,7 @@ def test_a_killed_step_runs_again_and_the_finished_ones_are_kept(tmp_path):
     with pytest.raises(Killed):
         run_loop(_inputs(tmp_path, trained, teacher_calls, kill_at="tags-self-r1"))
     state = json.loads(RunFolder(tmp_path / "run").loop_state.read_text())["steps"]
-    assert sorted(state) == ["curriculum", "distill-tags"]
+    assert sorted(state) == ["curriculum", "distill-tags", "judge-training"]
     before = list(trained)
     results = run_loop(_inputs(tmp_path, trained, teacher_calls))
     assert [name for name, _, _ in before] == ["curriculum-curriculum-title-category",
@@ -103,3 +104,19 @@ def test_a_changed_setting_reruns_its_step_and_those_after_it_only(tmp_path):
     run_loop(_inputs(tmp_path, trained, teacher_calls,
                      self_training={"rounds": 1, "samples": 3, "users": 2, "heldout_users": 1}))
     assert [name for name, _, _ in trained[count:]] == ["tags-self-r1"]
+
+
+def test_the_judge_is_trained_first_from_the_buffers_labels_and_then_filters(tmp_path):
+    from test_alignment_judge_training import labelled_buffer
+
+    trained, teacher_calls = [], []
+    inputs = _inputs(tmp_path, trained, teacher_calls, loop={"steps": ["judge_training", "distill"]},
+                     judge_training={"heldout_share": 0.5, "deploy_accuracy": 0.9})
+    labelled_buffer(inputs.run.judge_buffer).close()
+    inputs.extra["judge_runtime"] = lambda adapter: LLMRuntime(
+        LLMConfig(progress=False), cache_path=inputs.run.llm_cache,
+        backend=FakeBackend(judge_answer if adapter else (lambda p: '{"relevance": {"reason": "r", "verdict": "yes"}}'),
+                            model=f"judge {adapter}"))
+    results = run_loop(inputs)
+    assert results["judge-training"]["deployed"] and trained[0][0] == "model"  # RUN/judge/model
+    assert "Table 9" in inputs.run.loop_report.read_text()

@@ -159,10 +159,12 @@ class JudgeTrainingConfig(StrictConfig):
 class LoopConfig(StrictConfig):
     """`recgpt align loop`: the report's alignment stages one after another, each a resumable, fingerprinted step."""
 
-    steps: list[Literal["curriculum", "distill", "self_training"]] = Field(
-        default_factory=lambda: ["curriculum", "distill", "self_training"],
-        description="the steps to run, in this order: curriculum fine-tuning, distillation from the teacher "
-                    "(pre-alignment), self-training rounds; each continues the adapter of the one before")
+    steps: list[Literal["judge_training", "curriculum", "distill", "self_training"]] = Field(
+        default_factory=lambda: ["judge_training", "curriculum", "distill", "self_training"],
+        description="the steps to run, in this order: the judge's fine-tuning on the buffer's human labels (skipped "
+                    "with too few; the judge then filters the rest when deployed), curriculum fine-tuning, "
+                    "distillation from the teacher (pre-alignment), self-training rounds; each stage-model step "
+                    "continues the adapter of the one before")
 
 
 class AlignmentConfig(StrictConfig):

@@ -93,6 +93,24 @@ def run_loop(inputs: LoopInputs) -> dict[str, Any]:
     previous, adapter = _digest(common), None
     results: dict[str, Any] = {}
     tasks = list(dict.fromkeys(list(a.distill.tasks) + list(a.self_training.tasks)))
+    plan = _plan(a, tasks)
+
+    def step(name: str, config: Any, body: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        nonlocal previous
+        fingerprint = _digest({"step": name, "config": config, "previous": previous})
+        found = state.done(name, fingerprint)
+        if found is None:
+            say(f"alignment loop: {name}", len(results), len(plan))
+            start = time.perf_counter()
+            found = body()
+            state.record(name, fingerprint, found, time.perf_counter() - start)
+        previous = fingerprint
+        results[name] = found
+        return found
+
+    if "judge_training" in a.loop.steps:
+        step("judge-training", {"training": a.judge_training.model_dump(mode="json"),
+                                "labels": _labels_identity(run, a)}, lambda: _judge_training(inputs))
     with ExitStack() as stack:
         judge, buffer, round = stack.enter_context(open_judge(run.root, a.judge, inputs.judge_backend))
 
@@ -100,20 +118,6 @@ def run_loop(inputs: LoopInputs) -> dict[str, Any]:
             return {t: JudgePurifier(judge, buffer, filter.criteria, round, task=t, human=filter.human_labels)
                     for t in tasks} if filter.judge else {}
 
-        def step(name: str, config: Any, body: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-            nonlocal previous
-            fingerprint = _digest({"step": name, "config": config, "previous": previous})
-            found = state.done(name, fingerprint)
-            if found is None:
-                say(f"alignment loop: {name}", len(results), len(plan))
-                start = time.perf_counter()
-                found = body()
-                state.record(name, fingerprint, found, time.perf_counter() - start)
-            previous = fingerprint
-            results[name] = found
-            return found
-
-        plan = _plan(a, tasks)
         adapters: dict[str, str | None] = {}
         if "curriculum" in a.loop.steps:
             from recgpt.alignment.curriculum import run_curriculum
@@ -171,8 +175,41 @@ def run_loop(inputs: LoopInputs) -> dict[str, Any]:
     return results
 
 
+def _labels_identity(run, a: AlignmentConfig) -> dict[str, Any]:
+    """What the judge's training reads: the buffer's human verdicts (count and newest)."""
+    from recgpt.judge.grade import open_buffer
+
+    buffer = open_buffer(run.root, a.judge)
+    try:
+        human = buffer.verdicts(source="human")
+        return {"human": len(human), "newest": max((v.created_at for v in human), default=0)}
+    finally:
+        buffer.close()
+
+
+def _judge_training(inputs: LoopInputs) -> dict[str, Any]:
+    """Train (and maybe deploy) the judge on the buffer's human labels; skipped when there are too few."""
+    from recgpt.alignment.judge_training import judge_runtime_factory, labelled, split, train_judge
+    from recgpt.judge.grade import open_buffer
+
+    a, run = inputs.alignment, inputs.run
+    buffer = open_buffer(run.root, a.judge)
+    try:
+        verdicts = labelled(buffer)
+        train_part, held = split(verdicts, a.judge_training.heldout_share, a.judge_training.seed)
+        if not train_part or not held:
+            return {"skipped": f"{len(verdicts)} human verdicts in the buffer: too few to train and hold out"}
+        make = inputs.extra.get("judge_runtime") or judge_runtime_factory(run, a.judge.llm)
+        return train_judge(run, buffer, a.judge_training, a.judge.rebalance, a.judge.llm, make, inputs.base,
+                           inputs.train_fn or _train, a.judge.llm.template_dirs, a.judge.template_version,
+                           inputs.progress)
+    finally:
+        buffer.close()
+
+
 def _plan(a: AlignmentConfig, tasks: list[str]) -> list[str]:
-    out = ["curriculum"] if "curriculum" in a.loop.steps else []
+    out = ["judge-training"] if "judge_training" in a.loop.steps else []
+    out += ["curriculum"] if "curriculum" in a.loop.steps else []
     out += [f"distill-{t}" for t in a.distill.tasks] if "distill" in a.loop.steps else []
     out += [f"self-{t}" for t in a.self_training.tasks] if "self_training" in a.loop.steps else []
     return out + [f"evaluate-{t}" for t in tasks]
@@ -221,6 +258,18 @@ def write_report(run, results: dict[str, Any]) -> None:
         if self_result:
             lines += ["", f"Self-training stopped: {self_result['stopped']}."]
         lines.append("")
+    judge = results.get("judge-training") or {}
+    if "after" in judge:
+        lines += ["## judge: agreement with held-out human labels (Table 9 form)", "",
+                  "| judge | task | n | accuracy | precision | recall | F1 |", "|---|---|---:|---:|---:|---:|---:|"]
+        for when in ("before", "after"):
+            for task, m in judge[when].items():
+                if isinstance(m, dict) and m:
+                    lines.append(f"| {when} | {task} | {m['n']} | {m['accuracy']:.3f} | {m['precision']:.3f} | "
+                                 f"{m['recall']:.3f} | {m['f1']:.3f} |")
+        lines += ["", ("Deployed: " if judge["deployed"] else "Not deployed: ") + judge["reason"] + ".", ""]
+    elif judge:
+        lines += ["## judge", "", f"Judge training skipped: {judge['skipped']}.", ""]
     lines += ["## Steps", "", "| step | samples | seconds | prompt tokens | completion tokens | adapter |",
               "|---|---:|---:|---:|---:|---|"]
     state = LoopState(run.loop_state).steps
@@ -230,7 +279,8 @@ def write_report(run, results: dict[str, Any]) -> None:
         if name.startswith("self-"):
             tokens = {k: sum(r["harvest"].get("tokens", {}).get(k, 0) for r in result["rounds"])
                       for k in ("prompt", "completion")}
-        samples = result.get("samples", sum(r.get("samples", 0) for r in result.get("rounds", result.get("steps", []))))
+        samples = result.get("samples", result.get("training_samples", sum(
+            r.get("samples", 0) for r in result.get("rounds", result.get("steps", [])))))
         lines.append(f"| {name} | {samples if not name.startswith('evaluate') else ''} | "
                      f"{state.get(name, {}).get('seconds', '')} | {tokens.get('prompt', '')} | "
                      f"{tokens.get('completion', '')} | {result.get('adapter') or ''} |")
