@@ -150,3 +150,20 @@ subtasks:
     assert first["key"]["from_adapter"] is None and second["key"]["from_adapter"] is not None
     assert first["metrics"]["steps"] == second["metrics"]["steps"] == 1
     assert json.loads(run.curriculum_report("curriculum").read_text())["steps"][1]["adapter"] == steps[1].adapter
+
+
+def test_the_curriculum_command_builds_and_writes_the_sets(tmp_path):
+    from typer.testing import CliRunner
+
+    from recgpt.alignment.records import TrainingSet
+    from recgpt.cli.main import app
+    from recgpt.data.store import save_dataset
+    from recgpt.runfolder import RunFolder
+
+    run = RunFolder(tmp_path / "run")
+    save_dataset(tiny_dataset(), run.data)
+    result = CliRunner().invoke(app, ["align", "curriculum", "--run", str(run.root), "--no-train"])
+    assert result.exit_code == 0, result.output
+    assert "title-category (foundation)" in result.output and '"missing_set": 1' in result.output
+    assert len(TrainingSet.read(run.curriculum_set("title-keyinfo")).samples) == 7
+    assert not run.alignment.joinpath("models").exists()  # --no-train trains nothing

@@ -57,3 +57,14 @@ def test_one_call_per_user_asks_for_all_tags_and_keeps_each_tags_interest(tmp_pa
     assert [(r["tag"], r["interest"]) for r in rows] == [
         ("fine tip gel pens", "gel pens"), ("dotted grid journals", "notebooks"),
         ("pastel highlighter markers", "gel pens")]  # an interest the call did not list falls back to the first
+
+
+def test_the_incremental_set_refuses_the_one_call_format_by_name():
+    import pytest
+
+    from recgpt.alignment.config import IncrementalConfig
+    from recgpt.alignment.incremental import IncrementalSetBuilder
+    from recgpt.alignment.records import TrainingSetError
+
+    with pytest.raises(TrainingSetError, match="tags.call: per_interest"):
+        IncrementalSetBuilder(tiny_dataset(), None, TagsConfig(call="per_user"), IncrementalConfig())
