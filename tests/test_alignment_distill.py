@@ -82,3 +82,31 @@ def test_reject_sampling_keeps_exactly_the_answers_that_pass(judged, tmp_path):
                           [(u, tags_answer(GOOD[0])) for u in ("u1", "u2")])
     assert result.counts["answers_dropped"] == 4 and result.counts["answers_duplicate"] == 2
     assert all(s.source == "self" and s.round == 1 for s in result.samples)
+
+
+def test_explanations_are_distilled_for_interest_item_pairs_of_one_category(judged):
+    run, purifiers = judged
+    from recgpt.stages.config import ExplanationsConfig
+
+    stages = StageConfigs(InterestsConfig(), STAGES.tags, ExplanationsConfig(categories_per_interest=2,
+                                                                             items_per_interest=1))
+
+    def teacher(prompt: str) -> str:  # a good explanation, except for notebooks: a copy of the title
+        if "Notebook" in prompt.split("Product: ")[1].split("\n")[0]:
+            title = prompt.split("Product: ")[1].split("\n")[0]
+            return json.dumps({"reasoning": "copy", "explanation": title})
+        return json.dumps({"reasoning": "links the item", "explanation": "Fresh ink for long evening letters"})
+
+    alignment = AlignmentConfig(distill={"holdout_share": 0.0, "filter": {"judge": False}})
+    with LLMRuntime(LLMConfig(progress=False), cache_path=run.llm_cache, backend=FakeBackend(teacher)) as runtime:
+        training_set, harvest = distill_set(run, tiny_dataset(), None, "explanations", alignment, stages, runtime,
+                                            {}, EmbeddingCache(fake_embed), users=["u1", "u2", "u3"])
+    prompts = {s.user_id: s.messages[-1]["content"] for s in training_set.samples}
+    # pairs share a category and skip what the user had: u1 gets p3 (pens) and n2 (notebooks, a title copy,
+    # dropped), u2 nothing (has both calculators), u3 p2 (pens; has both notebooks)
+    assert harvest.counts["prompts"] == 3 and harvest.counts["failed_title_copy"] == 1
+    assert sorted(prompts) == ["u1", "u3"]
+    assert "Uni-ball" in prompts["u1"] and "Sharpie" in prompts["u3"]
+    assert all('"reasoning"' not in p for p in prompts.values())  # the student's v1 template
+    assert {json.loads(s.completion)["explanation"] for s in training_set.samples} == {
+        "Fresh ink for long evening letters"}

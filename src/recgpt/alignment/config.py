@@ -19,7 +19,7 @@ from recgpt.judge.config import JudgeConfig
 from recgpt.llm.config import LLMConfig
 
 #: The stage tasks alignment can distil and self-train.
-STAGE_TASKS = ("interests", "tags")
+STAGE_TASKS = ("interests", "tags", "explanations")
 
 
 class IncrementalConfig(StrictConfig):
@@ -120,7 +120,8 @@ class DistillConfig(StrictConfig):
 
     teacher: LLMConfig = Field(default_factory=LLMConfig, description="the teacher's model: any backend (in practice "
                                                                       "a strong model on an OpenAI-compatible server)")
-    tasks: list[Literal["interests", "tags"]] = Field(default_factory=lambda: ["interests", "tags"])
+    tasks: list[Literal["interests", "tags", "explanations"]] = Field(
+        default_factory=lambda: ["interests", "tags", "explanations"])
     users: int = Field(50, ge=1, description="a seeded sample of training-fold users per task")
     reasoning: bool = Field(True, description="ask the teacher with the templates that ask for reasoning (v2)")
     filter: FilterConfig = Field(default_factory=FilterConfig)
@@ -137,7 +138,7 @@ class SelfTrainConfig(StrictConfig):
     users: int = Field(50, ge=1, description="a seeded sample of training-fold users per round")
     heldout_users: int = Field(20, ge=1, description="held-out users whose pass rate decides whether to go on")
     min_gain: float = Field(0.0, ge=0, description="stop when the held-out pass rate rises by no more than this")
-    tasks: list[Literal["interests", "tags"]] = Field(default_factory=lambda: ["tags"])
+    tasks: list[Literal["interests", "tags", "explanations"]] = Field(default_factory=lambda: ["tags"])
     filter: FilterConfig = Field(default_factory=FilterConfig)
     seed: int = 0
 

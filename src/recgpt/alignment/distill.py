@@ -48,7 +48,8 @@ def distill_set(run, dataset, phi, task: str, alignment: AlignmentConfig, stages
     prompts = stage_prompts(task, run, dataset, users, stages, phi, vectors)
     asked = prompts
     if config.reasoning:
-        teacher_stages = StageConfigs(with_reasoning(stages.interests, True), with_reasoning(stages.tags, True))
+        teacher_stages = StageConfigs(with_reasoning(stages.interests, True), with_reasoning(stages.tags, True),
+                                      with_reasoning(stages.explanations, True))
         asked = stage_prompts(task, run, dataset, users, teacher_stages, phi, vectors)
         if [p.request.key for p in asked] != [p.request.key for p in prompts]:
             raise RuntimeError("the teacher's prompts do not line up with the student's")
@@ -57,7 +58,7 @@ def distill_set(run, dataset, phi, task: str, alignment: AlignmentConfig, stages
     harvester = Harvester(stages, config.filter, purifiers, vectors, brands, system_prompt)
     result = harvester.run(prompts, teacher_runtime, ask=[p.request for p in asked], source="teacher",
                            heldout=heldout_users)
-    version = stages.interests.template_version if task == "interests" else stages.tags.template_version
+    version = stages.of(task).template_version
     training_set = TrainingSet(result.samples, BUILDER, task, version,
                                {"distill": config.model_dump(mode="json", exclude={"teacher"}),
                                 "teacher": f"{teacher_runtime.backend.name}:{teacher_runtime.backend.model_id}",

@@ -39,6 +39,16 @@ class StageConfigs:
 
     interests: Any
     tags: Any
+    explanations: Any = None
+
+    def __post_init__(self) -> None:
+        if self.explanations is None:
+            from recgpt.stages.config import ExplanationsConfig
+
+            self.explanations = ExplanationsConfig()
+
+    def of(self, task: str):
+        return getattr(self, task)
 
 
 @dataclass
@@ -51,11 +61,12 @@ class StagePrompt:
     request: LLMRequest
     context: UserContext
     interests: list[str] = field(default_factory=list)
+    item: dict[str, Any] = field(default_factory=dict)  # explanations: the item's row (title, category)
 
 
 def with_reasoning(config, reasoning: bool):
     """A copy of a stage block asking (or not) for reasoning, its template version the packaged one of that
-    format unless the block pinned one."""
+    format (a block that already asks as wanted is kept as it is, pinned version included)."""
     data = config.model_dump()
     if data.get("reasoning") != reasoning:
         data.update(reasoning=reasoning, template_version=None)
@@ -82,8 +93,10 @@ def stage_prompts(task: str, run, dataset, users: list[str], stages: StageConfig
         return [StagePrompt(task, u, interest_request(contexts[u], pool.match(contexts[u].history_texts,
                                                                               config.pool_size, u), config),
                             contexts[u]) for u in users]
+    if task == "explanations":
+        return explanation_prompts(run, dataset, users, stages.explanations, fold)
     if task != "tags":
-        raise ValueError(f"alignment harvests the interests and tags tasks, not {task!r}")
+        raise ValueError(f"alignment harvests the interests, tags and explanations tasks, not {task!r}")
     from recgpt.alignment.evaluate import eval_interests
     from recgpt.stages.tags import CatalogHints, tag_requests
 
@@ -99,6 +112,37 @@ def stage_prompts(task: str, run, dataset, users: list[str], stages: StageConfig
         hints = CatalogHints(dataset.items, popularity(dataset, fold), phi)
     return [StagePrompt(task, u, request, contexts[u], interests[u])
             for u in users for request in tag_requests(contexts[u], interests[u], config, hints)]
+
+
+def explanation_prompts(run, dataset, users: list[str], config, fold: str | None = "dev") -> list[StagePrompt]:
+    """Explanation prompts for ``users``: each of the user's ``categories_per_interest`` most frequent history
+    categories is an interest (its category interest), paired with the ``items_per_interest`` most popular items
+    of that category the user has not engaged with (report 2.4.2: interests and items that share a category)."""
+    from recgpt.stages.context import build_contexts
+    from recgpt.stages.explanations import Pair, explanation_request
+    from recgpt.stages.interest_pool import category_interest
+    from recgpt.stages.runner import popularity
+    from recgpt.stages.tag_eval import history_ranking
+
+    contexts = build_contexts(dataset, users, fold, current_date=config.current_date)
+    counts = popularity(dataset, fold)
+    by_category: dict[str, list[dict[str, Any]]] = {}
+    for row in dataset.items.to_pylist():
+        by_category.setdefault(row["category"], []).append(row)
+    for rows in by_category.values():
+        rows.sort(key=lambda r: (-counts.get(r["item_id"], 0), r["item_id"]))
+    out = []
+    for user in users:
+        ctx = contexts[user]
+        seen = set(ctx.history_item_ids)
+        for category in history_ranking(ctx.history_categories)[:config.categories_per_interest]:
+            interest = category_interest(category)
+            items = [r for r in by_category.get(category, []) if r["item_id"] not in seen][:config.items_per_interest]
+            for item in items:
+                request = explanation_request(Pair(interest, item["item_id"]), item, ctx.today, config)
+                request.key = f"{request.key} for user {user}"
+                out.append(StagePrompt("explanations", user, request, ctx, [interest], item))
+    return out
 
 
 @dataclass
@@ -196,6 +240,17 @@ class Harvester:
             checks = check_interests(candidates, prompt.context.history_texts, self.stages.interests, self.vectors)
             return [{"output": {"interest": c.text, "stage": m.stage, "reason": c.reason}, "check": v}
                     for m, c, v in zip(mined, candidates, checks)]
+        if prompt.task == "explanations":
+            from recgpt.stages.explanation_checks import check_explanation
+            from recgpt.stages.schemas import ExplanationAnswer, ExplanationAnswerReasoned
+
+            answer = result.value if result.ok and isinstance(
+                result.value, (ExplanationAnswer, ExplanationAnswerReasoned)) else None
+            if answer is None:
+                return []
+            text = answer.explanation.strip()
+            check = check_explanation(text, prompt.item["title"], self.stages.explanations)
+            return [{"output": {"explanation": text}, "check": check}]
         from recgpt.stages.tags import answer_tags
 
         found, _ = answer_tags(prompt.request, result)
@@ -240,6 +295,13 @@ class Harvester:
         result.counts["items_kept"] = sum(item["keep"] for _, _, _, items in parsed for item in items)
 
     def _judge_item(self, prompt: StagePrompt, item: dict[str, Any], seed, k: int) -> JudgeItem:
+        if prompt.task == "explanations":
+            context = {"User interest": prompt.interests[0], "Item title": prompt.item["title"],
+                       "Item category": prompt.item["category"]}
+            if prompt.item.get("brand"):
+                context["Item brand"] = prompt.item["brand"]
+            return JudgeItem(task=prompt.task, item_key=f"{prompt.request.key} seed {seed}", context=context,
+                             output=dict(item["output"]), rule_passed=True, extra={"user_id": prompt.user_id})
         context = {"User behavior": clip(prompt.context.behavior or "(not available)", 1200)}
         if prompt.task == "tags":
             context["User interests"] = clip("; ".join(prompt.interests) or "(none)", 400)
@@ -248,8 +310,10 @@ class Harvester:
 
     def _completion(self, prompt: StagePrompt, result: LLMResult, kept: list[dict[str, Any]]) -> str:
         """The stage's answer format with the kept items only (the student's format)."""
-        if prompt.task == "interests":
-            data: dict[str, Any] = {"interests": [item["output"] for item in kept]}
+        if prompt.task == "explanations":
+            data: dict[str, Any] = dict(kept[0]["output"])
+        elif prompt.task == "interests":
+            data = {"interests": [item["output"] for item in kept]}
         elif "interests" in prompt.request.variables:  # one call per user: each tag names its interest
             data = {"tags": [item["output"] for item in kept]}
         else:

@@ -85,8 +85,7 @@ def run_loop(inputs: LoopInputs) -> dict[str, Any]:
     vectors = inputs.vectors or EmbeddingCache()
     student = inputs.student or _student(run, inputs.llm)
     train_fn = inputs.train_fn or _train
-    common = {"stages": {"interests": inputs.stages.interests.model_dump(mode="json"),
-                         "tags": inputs.stages.tags.model_dump(mode="json")},
+    common = {"stages": {t: inputs.stages.of(t).model_dump(mode="json") for t in ("interests", "tags", "explanations")},
               "llm": inputs.llm.model_dump(mode="json", exclude={"progress"}), "base": inputs.base,
               "trainer": a.trainer.model_dump(mode="json", exclude={"checkpoint_minutes"}),
               "data": _data_identity(inputs.dataset), "judge": a.judge.model_dump(mode="json")}

@@ -95,7 +95,7 @@ def self_train(run, dataset, phi, task: str, alignment: AlignmentConfig, stages:
                                      system_prompt)
     harvester = heldout_rates.harvester
     train_prompts = stage_prompts(task, run, dataset, heldout_rates.users, stages, phi, heldout_rates.vectors)
-    version = stages.interests.template_version if task == "interests" else stages.tags.template_version
+    version = stages.of(task).template_version
 
     start = heldout_rates(adapter)
     best, rounds, stopped = start["overall"], [], f"{config.rounds} rounds done"

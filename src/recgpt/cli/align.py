@@ -164,12 +164,13 @@ def _loop_inputs(run: RunFolder, config: Optional[Path], settings: list[str]):
     from recgpt.alignment.loop import LoopInputs
     from recgpt.alignment.runner import base_model, build_incremental_set
     from recgpt.cli.stages import block_config
-    from recgpt.stages.config import InterestsConfig
+    from recgpt.stages.config import ExplanationsConfig, InterestsConfig
     from recgpt.stages.phi import TagToCategory
     from recgpt.stages.runner import load_run_dataset
 
     alignment, tags, llm = _configs(run, config, settings)
     interests = block_config(config, run, "interests", InterestsConfig, {})
+    explanations = block_config(config, run, "explanations", ExplanationsConfig, {})
     dataset = load_run_dataset(run)
     phi = TagToCategory.load(run.phi) if (run.phi / "phi.json").exists() else None
 
@@ -181,11 +182,11 @@ def _loop_inputs(run: RunFolder, config: Optional[Path], settings: list[str]):
         return build_incremental_set(run, dataset, phi, tags, alignment.incremental, llm, name,
                                      judge=alignment.judge)
 
-    return LoopInputs(run, dataset, phi, alignment, StageConfigs(interests, tags), llm, base_model(llm),
+    return LoopInputs(run, dataset, phi, alignment, StageConfigs(interests, tags, explanations), llm, base_model(llm),
                       build_set=build_set)
 
 
-TASK = typer.Option("tags", "--task", help="stage task: interests or tags")
+TASK = typer.Option("tags", "--task", help="stage task: interests, tags or explanations")
 
 
 @align_app.command("curriculum")
