@@ -156,6 +156,7 @@ class HarvestResult:
     graded: Counter = field(default_factory=Counter)
     tokens: Counter = field(default_factory=Counter)
     seconds: float = 0.0
+    errors: list[str] = field(default_factory=list)  # the first few failed calls' errors
 
     def rates(self) -> dict[str, float]:
         """Pass rate per criterion and ``overall`` (items kept / items written)."""
@@ -165,7 +166,7 @@ class HarvestResult:
 
     def summary(self) -> dict[str, Any]:
         return {"counts": dict(self.counts), "pass_rates": self.rates(), "tokens": dict(self.tokens),
-                "seconds": round(self.seconds, 1), "samples": len(self.samples)}
+                "seconds": round(self.seconds, 1), "samples": len(self.samples), "errors": self.errors}
 
 
 class Harvester:
@@ -203,6 +204,8 @@ class Harvester:
             result.tokens["prompt"] += r.prompt_tokens
             result.tokens["completion"] += r.completion_tokens
             result.counts["failed_calls"] += int(not r.ok)
+            if not r.ok and len(result.errors) < 5:
+                result.errors.append(f"{r.key}: {r.error}")
         parsed = [(n, seed, r, self._items(prompts[n], r)) for n, seed, r in answers]
         self._filter(prompts, parsed, result)
         seen: set[tuple[int, str]] = set()

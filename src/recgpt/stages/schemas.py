@@ -52,20 +52,22 @@ class ExplanationAnswer(BaseModel):
 # Reasoning: the chain of thought the report's prompts ask for (the templates that ask for it: interests v2,
 # tags v2 and v3, explanations v2). It comes first in the answer, so the model reasons before it answers;
 # teachers and strong models keep it, and :func:`strip_reasoning` removes it before storage or training when
-# the configuration says so. The reasoning field comes first, so each reasoned model is a class of its own.
+# the configuration says so. The reasoning field comes first, so each reasoned model is a class of its own; its
+# bound (400 characters) stays small because llama.cpp turns a bound of N into N nested grammar rules (1,200
+# crashed its server).
 
 
 class InterestsAnswerReasoned(BaseModel):
     """LLM_UI's answer with reasoning: {"reasoning": "...", "interests": [...]}."""
 
-    reasoning: str = Field(max_length=1200)
+    reasoning: str = Field(max_length=400)
     interests: list[MinedInterest]
 
 
 class TagsAnswerReasoned(BaseModel):
     """LLM_IT's per-interest answer with reasoning: {"reasoning": "...", "tags": [...]}."""
 
-    reasoning: str = Field(max_length=1200)
+    reasoning: str = Field(max_length=400)
     tags: list[PredictedTag]
 
 
@@ -80,14 +82,14 @@ class UserTag(BaseModel):
 class UserTagsAnswer(BaseModel):
     """LLM_IT's answer for all of a user's interests in one call (tags template v3, the report's 50 tags)."""
 
-    reasoning: str | None = Field(None, max_length=1200)
+    reasoning: str | None = Field(None, max_length=400)
     tags: list[UserTag]
 
 
 class ExplanationAnswerReasoned(BaseModel):
     """LLM_RE's answer with reasoning: {"reasoning": "...", "explanation": "..."}."""
 
-    reasoning: str = Field(max_length=1200)
+    reasoning: str = Field(max_length=400)
     explanation: str = Field(max_length=90)
 
 
