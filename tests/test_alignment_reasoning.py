@@ -21,6 +21,7 @@ def test_the_format_picks_its_packaged_template_version_and_a_pinned_one_stays()
     assert TagsConfig(template_version="v1", reasoning=True).template_version == "v1"
     assert list(answer_schema("interests", True).model_fields)[0] == "reasoning"  # the thought comes first
     assert answer_schema("tags", per_user=True) is UserTagsAnswer
+    assert list(answer_schema("tags", True, per_user=True).model_fields) == ["reasoning", "tags"]
 
 
 def test_reasoning_templates_ask_for_it_and_the_plain_ones_do_not():

@@ -82,7 +82,13 @@ class UserTag(BaseModel):
 class UserTagsAnswer(BaseModel):
     """LLM_IT's answer for all of a user's interests in one call (tags template v3, the report's 50 tags)."""
 
-    reasoning: str | None = Field(None, max_length=400)
+    tags: list[UserTag]
+
+
+class UserTagsAnswerReasoned(BaseModel):
+    """The one-call answer with reasoning: {"reasoning": "...", "tags": [{"tag", "interest", "reason"}, ...]}."""
+
+    reasoning: str = Field(max_length=400)
     tags: list[UserTag]
 
 
@@ -95,9 +101,9 @@ class ExplanationAnswerReasoned(BaseModel):
 
 def answer_schema(task: str, reasoning: bool = False, per_user: bool = False) -> type[BaseModel]:
     """The answer model of a stage call: ``task`` (interests, tags, explanations), with a leading reasoning
-    field or not, and for tags one call per interest or one per user (always with an optional reasoning)."""
+    field or not, and for tags one call per interest or one per user."""
     if task == "tags" and per_user:
-        return UserTagsAnswer
+        return UserTagsAnswerReasoned if reasoning else UserTagsAnswer
     table = {"interests": (InterestsAnswer, InterestsAnswerReasoned), "tags": (TagsAnswer, TagsAnswerReasoned),
              "explanations": (ExplanationAnswer, ExplanationAnswerReasoned)}
     if task not in table:

@@ -23,7 +23,7 @@ from recgpt.stages.outcome import StageOutcome
 from recgpt.stages.postchecks import Candidate, EmbeddingCache, check_tags, count_failures
 from recgpt.stages.phi import short_title
 from recgpt.stages.schemas import (PredictedTag, TagsAnswer, TagsAnswerReasoned, UserTag, UserTagsAnswer,
-                                   answer_schema, salvage_items)
+                                   UserTagsAnswerReasoned, answer_schema, salvage_items)
 from recgpt.stages.text import season
 
 TASK = "tags"
@@ -141,7 +141,7 @@ def answer_tags(request: LLMRequest, result) -> tuple[list[tuple[str, str, str]]
     """(tag, reason, interest) triplets of one answer, and whether they were salvaged from a cut-off one. A
     per-user answer names each tag's interest (one the call did not list falls back to the first listed)."""
     per_user = "interests" in request.variables
-    kinds = (UserTagsAnswer,) if per_user else (TagsAnswer, TagsAnswerReasoned)
+    kinds = (UserTagsAnswer, UserTagsAnswerReasoned) if per_user else (TagsAnswer, TagsAnswerReasoned)
     answer = result.value if result.ok and isinstance(result.value, kinds) else None
     found = answer.tags if answer else salvage_items(result.text or "", UserTag if per_user else PredictedTag)
     if not per_user:
