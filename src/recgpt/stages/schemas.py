@@ -13,7 +13,7 @@ from typing import Literal
 
 import json
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError, create_model
 
 
 class MinedInterest(BaseModel):
@@ -57,20 +57,6 @@ class ExplanationAnswer(BaseModel):
 # crashed its server).
 
 
-class InterestsAnswerReasoned(BaseModel):
-    """LLM_UI's answer with reasoning: {"reasoning": "...", "interests": [...]}."""
-
-    reasoning: str = Field(max_length=400)
-    interests: list[MinedInterest]
-
-
-class TagsAnswerReasoned(BaseModel):
-    """LLM_IT's per-interest answer with reasoning: {"reasoning": "...", "tags": [...]}."""
-
-    reasoning: str = Field(max_length=400)
-    tags: list[PredictedTag]
-
-
 class UserTag(BaseModel):
     """One tag of a per-user call (every interest at once): the triplet's interest is written by the model."""
 
@@ -85,18 +71,17 @@ class UserTagsAnswer(BaseModel):
     tags: list[UserTag]
 
 
-class UserTagsAnswerReasoned(BaseModel):
-    """The one-call answer with reasoning: {"reasoning": "...", "tags": [{"tag", "interest", "reason"}, ...]}."""
+def reasoned(model: type[BaseModel]) -> type[BaseModel]:
+    """``model`` with a leading ``reasoning`` field: ``{"reasoning": "...", <model's fields>}``."""
+    fields = {name: (info.annotation, info) for name, info in model.model_fields.items()}
+    return create_model(f"{model.__name__}Reasoned", __doc__=f"{model.__name__} with its reasoning first.",
+                        reasoning=(str, Field(max_length=400)), **fields)
 
-    reasoning: str = Field(max_length=400)
-    tags: list[UserTag]
 
-
-class ExplanationAnswerReasoned(BaseModel):
-    """LLM_RE's answer with reasoning: {"reasoning": "...", "explanation": "..."}."""
-
-    reasoning: str = Field(max_length=400)
-    explanation: str = Field(max_length=90)
+InterestsAnswerReasoned = reasoned(InterestsAnswer)
+TagsAnswerReasoned = reasoned(TagsAnswer)
+UserTagsAnswerReasoned = reasoned(UserTagsAnswer)
+ExplanationAnswerReasoned = reasoned(ExplanationAnswer)
 
 
 def answer_schema(task: str, reasoning: bool = False, per_user: bool = False) -> type[BaseModel]:
