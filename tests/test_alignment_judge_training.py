@@ -13,7 +13,7 @@ from recgpt.alignment.judge_training import agreement_on, labelled, split, train
 from recgpt.alignment.trainer import TrainingResult
 from recgpt.judge.buffer import JudgeBuffer, Verdict
 from recgpt.judge.config import JudgeConfig, RebalanceConfig
-from recgpt.judge.grade import deployed_llm
+from recgpt.judge.grade import deployed_config
 from recgpt.llm.config import LLMConfig
 from recgpt.llm.fake import FakeBackend
 from recgpt.llm.prompts import PromptLibrary
@@ -78,8 +78,10 @@ def test_a_trained_judge_is_deployed_only_when_it_agrees_enough_and_then_grades(
     held = report["heldout_verdicts"]
     assert report["after"]["all"]["accuracy"] == 1.0 and report["before"]["all"]["accuracy"] < 1.0
     assert report["deployed"] and trained and held > 0
-    assert deployed_llm(run, JudgeConfig()).options["torch"]["adapter"] == str(run.judge_model / "adapter")
-    assert deployed_llm(run, JudgeConfig(use_deployed=False)).backend != "torch.v1"
+    deployed = deployed_config(run, JudgeConfig())
+    assert deployed.llm.options["torch"]["adapter"] == str(run.judge_model / "adapter")
+    assert deployed.per_criterion and not deployed.prompt_examples  # asked as it was trained
+    assert deployed_config(run, JudgeConfig(use_deployed=False)).llm.backend != "torch.v1"
     worse = train_judge(run, buffer, config, RebalanceConfig(), LLMConfig(progress=False), make_runtime(False),
                         train_fn=fake_train)
     assert not worse["deployed"] and worse["adapter"] == report["adapter"]  # the judge deployed before stays
@@ -115,3 +117,20 @@ def test_a_judge_trained_on_a_tiny_labelled_set_moves_toward_the_labels(tmp_path
     with make(str(result.folder)) as tuned:
         after = agreement_on(verdicts, tuned, config)
     assert after["all"]["accuracy"] > before["all"]["accuracy"], (before, after)
+
+
+def test_a_per_criterion_judge_is_asked_exactly_the_prompts_the_trained_judge_learned(tmp_path):
+    from recgpt.judge.items import JudgeItem
+    from recgpt.judge.llm_judge import LLMJudge
+
+    buffer = labelled_buffer(tmp_path / "b.sqlite", TAGS[:1])
+    verdict = labelled(buffer)[0]
+    trained = training_set([verdict], RebalanceConfig(), PromptLibrary(), JudgeTrainingConfig())
+    backend = FakeBackend(judge_answer)
+    config = JudgeConfig(llm=LLMConfig(progress=False), per_criterion=True, prompt_examples=False)
+    with LLMRuntime(config.llm, backend=backend) as runtime:
+        judge = LLMJudge(config, runtime)
+        item = JudgeItem("tags", verdict.item_key, dict(verdict.input), dict(verdict.output), rule_passed=True)
+        stats = judge.grade([item], JudgeBuffer(tmp_path / "graded.sqlite"))
+    assert len(backend.prompts) == 4 and stats.verdicts == 4  # one call per criterion of the tags rubric
+    assert trained.samples[0].messages[-1]["content"] in backend.prompts

@@ -134,13 +134,15 @@ def train_judge(run, buffer: JudgeBuffer, config: JudgeTrainingConfig, rebalance
     report = {"deployed": deployed, "adapter": str(result.folder) if deployed else None,
               "candidate": str(result.folder), "base": base, "heldout_verdicts": len(heldout),
               "training_samples": len(built.samples), "before": before, "after": after,
-              "deploy_accuracy": config.deploy_accuracy, "training": result.manifest.get("metrics", {}),
+              "deploy_accuracy": config.deploy_accuracy, "prompt_examples": config.prompt_examples,
+              "training": result.manifest.get("metrics", {}),
               "reason": (f"held-out accuracy {accuracy_after:.3f} (current judge {accuracy_before:.3f}); "
                          f"threshold {config.deploy_accuracy:g}")}
     previous = json.loads(run.judge_deployed.read_text()) if run.judge_deployed.exists() else None
-    if not deployed and previous and previous.get("deployed"):
-        report["kept"] = previous.get("adapter")  # the judge deployed before stays
+    if not deployed and previous and previous.get("adapter"):
+        report["kept"] = previous.get("adapter")  # the judge deployed before stays, asked as it was trained
         report["adapter"] = previous.get("adapter")
+        report["prompt_examples"] = previous.get("prompt_examples", False)
     run.judge_deployed.parent.mkdir(parents=True, exist_ok=True)
     run.judge_deployed.write_text(json.dumps(report, indent=1))
     return report

@@ -69,6 +69,8 @@ class JudgeConfig(StrictConfig):
     reason_chars: int = Field(120, ge=8, description="cap on each criterion's reason in the answer schema")
     max_context_chars: int = Field(1200, ge=100, description="clip long context (the behavior text) to this")
     prompt_examples: bool = Field(True, description="show the rubric's examples in the prompt (longer prompts)")
+    per_criterion: bool = Field(False, description="one call per criterion instead of one per output (the form a "
+                                                   "judge trained by `recgpt judge train` answers; set for it)")
     chunk_size: int = Field(16, ge=1, description="outputs per run_batch call; verdicts are stored after each")
     skip_llm_on_rule_fail: bool = Field(True, description="an output failing rule checks is not sent to the LLM")
     round: int | None = Field(None, ge=1, description="round stored with verdicts (None: latest human round, or 1)")
