@@ -21,7 +21,7 @@ def contexts():
 def test_interests_prompt_has_behavior_pool_and_user_specific_example(contexts):
     runtime, _ = fake_runtime(["{}"])
     request = interest_request(contexts["u1"], ["pens", "notebooks"], InterestsConfig(ask_interests=5))
-    text = runtime.render(request.task, request.variables)
+    text = runtime.render(request.task, request.variables, request.version)
     assert "Moleskine Classic Hard Cover Notebook" in text  # the compressed behavior
     assert "- pens\n- notebooks" in text
     assert "Write 5 interests" in text
@@ -34,7 +34,7 @@ def test_tags_prompt_asks_one_interest_with_season_and_recent_items(contexts):
     runtime, _ = fake_runtime(["{}"])
     requests = tag_requests(contexts["u1"], ["calligraphy", "journaling"], TagsConfig(tags_per_interest=4))
     assert [r.variables["interest"] for r in requests] == ["calligraphy", "journaling"]
-    text = runtime.render("tags", requests[0].variables)
+    text = runtime.render("tags", requests[0].variables, requests[0].version)
     assert "Interest: calligraphy" in text and "Other interests: journaling" in text
     assert "2024-01-14 (winter)" in text  # dev target (day 60) is the last visible event -> next day
     assert "Write 4 tags" in text
@@ -44,8 +44,8 @@ def test_tags_prompt_asks_one_interest_with_season_and_recent_items(contexts):
 def test_explanation_prompt_has_item_only_variant():
     runtime, _ = fake_runtime(["{}"])
     common = {"item_title": "Gel pens", "item_category": "Pens", "tags": [], "date": "2024-01-01", "season": "winter"}
-    with_interest = runtime.render("explanations", {**common, "interest": "calligraphy"})
-    item_only = runtime.render("explanations", {**common, "interest": ""})
+    with_interest = runtime.render("explanations", {**common, "interest": "calligraphy"}, "v1")
+    item_only = runtime.render("explanations", {**common, "interest": ""}, "v1")
     assert "User interest: calligraphy" in with_interest
     assert "User interest" not in item_only and "product itself" in item_only
 

@@ -194,10 +194,19 @@ executors = Registry("executor", "recgpt.executors", {
 })
 #: Trainers of the stage models (fine-tuning registers here).
 trainers = Registry("trainer", "recgpt.trainers", {})
+#: Builders of curriculum subtasks (report Appendix C): (catalog, logs, options) -> training samples.
+subtasks = Registry("curriculum subtask builder", "recgpt.subtasks", {
+    "title-keyinfo.v1": "recgpt.alignment.subtasks:title_keyinfo",
+    "title-category.v1": "recgpt.alignment.subtasks:title_category",
+    "query-category.v1": "recgpt.alignment.subtasks:query_category",
+    "query-item-relevance.v1": "recgpt.alignment.subtasks:query_item_relevance",
+    "what-to-buy.v1": "recgpt.alignment.subtasks:what_to_buy",
+    "stage-set.v1": "recgpt.alignment.subtasks:stage_set",
+})
 
 REGISTRIES: dict[str, Registry] = {
     "backends": backends, "retrievers": retrievers, "indexes": indexes, "loaders": loaders,
-    "executors": executors, "trainers": trainers,
+    "executors": executors, "trainers": trainers, "subtasks": subtasks,
 }
 
 

@@ -20,11 +20,16 @@ commands and the report find each other's tables.
                                        while training)
       eval/                            the evaluation: user sample, every method's lists, metrics, tag HR@K,
                                        batch_recommendations.parquet (recgpt recommend-all)
-      judge/                           judge buffer, pass rates, milestone check, fine-tuning export
+      judge/                           judge buffer, pass rates, milestone check, fine-tuning export; the trained
+                                       judge: train.parquet, model/, deployed.json
       alignment/sets/<name>.parquet    training sets of the stage models (+ <name>.jsonl, chat JSON Lines)
       alignment/models/<name>/         a fine-tuned adapter (adapter/) or model (model/) with manifest.json
       alignment/summary.json           what the pipeline's align stage did (the adapter it serves the tags stage)
       alignment/table5.json            tag HR@K of the base and the tuned model (report Table 5)
+      alignment/sets/curriculum-<subtask>.parquet, models/curriculum-<order>-<subtask>/   curriculum (App. C)
+      alignment/sets/<task>-teacher.parquet, models/<task>-teacher/     distillation (pre-alignment)
+      alignment/sets/<task>-self-r<N>.parquet, models/<task>-self-r<N>/ self-training round N
+      alignment/loop.json, loop.md     `recgpt align loop`: finished steps (fingerprints, figures) and report
       report/                          report.md, report.html and figures/
       serve/vectors.safetensors        `recgpt serve`'s start-up cache of tag and interest vectors
 """
@@ -225,6 +230,22 @@ class RunFolder:
         """The rebalanced judge fine-tuning set (chat JSON Lines)."""
         return self.judge / "train.jsonl"
 
+    @property
+    def judge_training_set(self) -> Path:
+        """``RUN/judge/train.parquet``: the judge's fine-tuning set (rebalanced human verdicts, training split)."""
+        return self.judge / "train.parquet"
+
+    @property
+    def judge_model(self) -> Path:
+        """``RUN/judge/model/``: the fine-tuned judge (adapter/ and manifest.json)."""
+        return self.judge / "model"
+
+    @property
+    def judge_deployed(self) -> Path:
+        """``RUN/judge/deployed.json``: the trained judge's agreement before and after, and whether it is deployed
+        (then ``recgpt judge`` and the alignment filters grade with it, unless judge.use_deployed is off)."""
+        return self.judge / "deployed.json"
+
     # ------------------------------------------------------------------ alignment
     @property
     def alignment(self) -> Path:
@@ -246,6 +267,44 @@ class RunFolder:
     @property
     def table5(self) -> Path:
         return self.alignment / "table5.json"
+
+    def curriculum_set(self, subtask: str) -> Path:
+        """``RUN/alignment/sets/curriculum-<subtask>.parquet``: one curriculum subtask's samples (Appendix C)."""
+        return self.training_set(f"curriculum-{subtask}")
+
+    def curriculum_model(self, step: str) -> Path:
+        """``RUN/alignment/models/curriculum-<order>-<subtask>/``: the adapter after one curriculum step."""
+        return self.tuned_model(f"curriculum-{step}")
+
+    def curriculum_report(self, order: str) -> Path:
+        """``RUN/alignment/curriculum-<order>.json``: the plan, counts and training figures of a curriculum."""
+        return self.alignment / f"curriculum-{order}.json"
+
+    def distill_set(self, task: str) -> Path:
+        """``RUN/alignment/sets/<task>-teacher.parquet``: a teacher's kept answers (source ``teacher``)."""
+        return self.training_set(f"{task}-teacher")
+
+    def distill_model(self, task: str) -> Path:
+        """``RUN/alignment/models/<task>-teacher/``: the student pre-aligned on the teacher's answers."""
+        return self.tuned_model(f"{task}-teacher")
+
+    def self_set(self, task: str, round: int) -> Path:
+        """``RUN/alignment/sets/<task>-self-r<round>.parquet``: self-training round ``round``'s kept answers."""
+        return self.training_set(f"{task}-self-r{round}")
+
+    def self_model(self, task: str, round: int) -> Path:
+        """``RUN/alignment/models/<task>-self-r<round>/``: the student after self-training round ``round``."""
+        return self.tuned_model(f"{task}-self-r{round}")
+
+    @property
+    def loop_state(self) -> Path:
+        """``RUN/alignment/loop.json``: the alignment loop's finished steps with their fingerprints and figures."""
+        return self.alignment / "loop.json"
+
+    @property
+    def loop_report(self) -> Path:
+        """``RUN/alignment/loop.md``: the alignment loop's report (pass rates per step, sets, adapters, time)."""
+        return self.alignment / "loop.md"
 
     # ------------------------------------------------------------------ serving
     @property

@@ -16,6 +16,10 @@ from pydantic import Field, model_validator
 
 from recgpt.config import StrictConfig
 from recgpt.judge.config import JudgeConfig
+from recgpt.llm.config import LLMConfig
+
+#: The stage tasks alignment can distil and self-train.
+STAGE_TASKS = ("interests", "tags", "explanations")
 
 
 class IncrementalConfig(StrictConfig):
@@ -87,6 +91,83 @@ class Table5Config(StrictConfig):
     leaves: int = Field(200, ge=2, description="title clusters of the finer granularity")
 
 
+class CurriculumConfig(StrictConfig):
+    """Curriculum multi-task fine-tuning (report Appendix C) on the subtasks of a versioned YAML file."""
+
+    version: str = Field("v1", description="packaged curriculum file alignment/curricula/<version>.yaml")
+    file: str | None = Field(None, description="a curriculum YAML of your own (same form; add subtasks there)")
+    order: Literal["curriculum", "shuffled", "mixed"] = Field(
+        "curriculum", description="curriculum: topological order, lower levels first; shuffled: the same subtasks in "
+                                  "a seeded random order; mixed: all subtasks as one set (the report's comparisons)")
+    only: list[str] | None = Field(None, description="train only these subtasks (None: all)")
+    holdout_share: float = Field(0.1, ge=0, lt=1, description="share of each subtask's samples held out")
+    seed: int = 0
+
+
+class FilterConfig(StrictConfig):
+    """What keeps a generated answer: the stage's post-checks, then the judge (report 3: the Human-LLM judge)."""
+
+    judge: bool = Field(True, description="also ask the alignment block's judge; an item must pass every criterion")
+    criteria: list[str] | None = Field(None, description="the criteria an item must pass (None: all of its rubric)")
+    human_labels: bool = Field(True, description="a human verdict in the judge buffer overrides the LLM judge's")
+    min_items: int = Field(1, ge=1, description="an answer keeps at least this many passing items, else it is dropped")
+    keep_reasoning: bool = Field(False, description="keep the answer's reasoning in the training completion "
+                                                    "(False: stripped before storage and training)")
+
+
+class DistillConfig(StrictConfig):
+    """Pre-alignment by distillation: a teacher answers the stage prompts; kept answers train the student."""
+
+    teacher: LLMConfig = Field(default_factory=LLMConfig, description="the teacher's model: any backend (in practice "
+                                                                      "a strong model on an OpenAI-compatible server)")
+    tasks: list[Literal["interests", "tags", "explanations"]] = Field(
+        default_factory=lambda: ["interests", "tags", "explanations"])
+    users: int = Field(50, ge=1, description="a seeded sample of training-fold users per task")
+    reasoning: bool = Field(True, description="ask the teacher with the templates that ask for reasoning (v2)")
+    filter: FilterConfig = Field(default_factory=FilterConfig)
+    holdout_share: float = Field(0.1, ge=0, lt=1, description="share of users whose samples are held out")
+    seed: int = 0
+
+
+class SelfTrainConfig(StrictConfig):
+    """Self-training with reject sampling: the student samples k answers per prompt; the kept ones retrain it."""
+
+    rounds: int = Field(2, ge=1, description="at most this many rounds")
+    samples: int = Field(4, ge=1, description="k: answers sampled per prompt (seeds seed..seed+k-1)")
+    temperature: float = Field(0.8, gt=0, description="sampling temperature of the student")
+    users: int = Field(50, ge=1, description="a seeded sample of training-fold users per round")
+    heldout_users: int = Field(20, ge=1, description="held-out users whose pass rate decides whether to go on")
+    min_gain: float = Field(0.0, ge=0, description="stop when the held-out pass rate rises by no more than this")
+    tasks: list[Literal["interests", "tags", "explanations"]] = Field(default_factory=lambda: ["tags"])
+    filter: FilterConfig = Field(default_factory=FilterConfig)
+    seed: int = 0
+
+
+class JudgeTrainingConfig(StrictConfig):
+    """`recgpt judge train`: fine-tune the judge's model on the rebalanced human verdicts of the judge buffer
+    (report 3: the judge is aligned too), deployed only when its held-out agreement is high enough."""
+
+    heldout_share: float = Field(0.25, gt=0, lt=1, description="share of the labelled outputs (whole outputs, "
+                                                                "seeded) held out to measure agreement")
+    deploy_accuracy: float = Field(0.7, ge=0, le=1, description="deploy the trained judge only when its held-out "
+                                                                "accuracy reaches this and is not below the current's")
+    prompt_examples: bool = Field(False, description="show the rubric's examples in the training and evaluation "
+                                                     "prompts (longer prompts, slower training)")
+    trainer: TrainerConfig = Field(default_factory=lambda: TrainerConfig(epochs=3))
+    seed: int = 0
+
+
+class LoopConfig(StrictConfig):
+    """`recgpt align loop`: the report's alignment stages one after another, each a resumable, fingerprinted step."""
+
+    steps: list[Literal["judge_training", "curriculum", "distill", "self_training"]] = Field(
+        default_factory=lambda: ["judge_training", "curriculum", "distill", "self_training"],
+        description="the steps to run, in this order: the judge's fine-tuning on the buffer's human labels (skipped "
+                    "with too few; the judge then filters the rest when deployed), curriculum fine-tuning, "
+                    "distillation from the teacher (pre-alignment), self-training rounds; each stage-model step "
+                    "continues the adapter of the one before")
+
+
 class AlignmentConfig(StrictConfig):
     """The alignment block of a pipeline configuration."""
 
@@ -97,4 +178,10 @@ class AlignmentConfig(StrictConfig):
     trainer: TrainerConfig = Field(default_factory=TrainerConfig)
     evaluation: Table5Config = Field(default_factory=Table5Config)
     judge: JudgeConfig = Field(default_factory=JudgeConfig, description="the judge alignment asks (incremental."
-                                                                        "purify=judge); its llm block: any backend")
+                                                                        "purify=judge, distillation, self-training); "
+                                                                        "its llm block: any backend")
+    curriculum: CurriculumConfig = Field(default_factory=CurriculumConfig)
+    distill: DistillConfig = Field(default_factory=DistillConfig)
+    self_training: SelfTrainConfig = Field(default_factory=SelfTrainConfig)
+    loop: LoopConfig = Field(default_factory=LoopConfig)
+    judge_training: JudgeTrainingConfig = Field(default_factory=JudgeTrainingConfig)

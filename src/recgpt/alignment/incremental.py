@@ -97,6 +97,9 @@ class IncrementalSetBuilder:
                  purifier: JudgePurifier | None = None):
         if (config.purify == "judge") != (purifier is not None):
             raise ValueError("incremental.purify=judge needs a judge purifier, and only it takes one")
+        if tags_config.call != "per_interest":
+            raise TrainingSetError("the incremental-learning set asks the tag prompt per interest: set tags.call: "
+                                   "per_interest (and a per-interest template_version) to build it")
         self.dataset, self.phi, self.tags_config, self.config = dataset, phi, tags_config, config
         self.purifier = purifier
         self.mined = mined or {}

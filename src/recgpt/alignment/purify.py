@@ -34,23 +34,34 @@ def behavior_item(user: str, item_title: str, category: str, behavior: str, when
 
 
 class JudgePurifier:
-    """Keeps the behaviors that pass every criterion in ``criteria`` (default: the rubric's own)."""
+    """Keeps the items of ``task`` (default: logged behaviors) that pass every criterion in ``criteria`` (default:
+    the rubric's own). With ``human`` a human verdict in the buffer on the same output and criterion overrides
+    the LLM judge's (distillation and self-training filter stage answers this way, report 3)."""
 
-    def __init__(self, judge: LLMJudge, buffer: JudgeBuffer, criteria: list[str] | None = None, round: int = 1):
-        self.judge, self.buffer, self.round = judge, buffer, round
-        self.criteria = criteria or list(judge.rubrics[TASK].criterion_names)
-        unknown = set(self.criteria) - set(judge.rubrics[TASK].criterion_names)
+    def __init__(self, judge: LLMJudge, buffer: JudgeBuffer, criteria: list[str] | None = None, round: int = 1,
+                 task: str = TASK, human: bool = False):
+        self.judge, self.buffer, self.round, self.task, self.human = judge, buffer, round, task, human
+        self.criteria = criteria or list(judge.rubrics[task].criterion_names)
+        unknown = set(self.criteria) - set(judge.rubrics[task].criterion_names)
         if unknown:
-            raise ValueError(f"unknown {TASK} criteria {sorted(unknown)}; the rubric has "
-                             f"{list(judge.rubrics[TASK].criterion_names)}")
+            raise ValueError(f"unknown {task} criteria {sorted(unknown)}; the rubric has "
+                             f"{list(judge.rubrics[task].criterion_names)}")
         self.counts: Counter = Counter()
+
+    def verdicts(self, items: list[JudgeItem]) -> dict[tuple[str, str], bool]:
+        """(item_key, criterion) -> passed, after grading ``items`` (human verdicts first when ``human``)."""
+        self.judge.grade(items, self.buffer, self.round)
+        passed = {(v.item_key, v.criterion): v.passed
+                  for v in self.buffer.verdicts(task=self.task, source="llm", judge=self.judge.name)}
+        if self.human:
+            passed.update({(v.item_key, v.criterion): v.passed
+                           for v in self.buffer.verdicts(task=self.task, source="human")})
+        return passed
 
     def keep(self, items: list[JudgeItem]) -> list[bool]:
         if not items:
             return []
-        self.judge.grade(items, self.buffer, self.round)
-        passed = {(v.item_key, v.criterion): v.passed
-                  for v in self.buffer.verdicts(task=TASK, source="llm", judge=self.judge.name)}
+        passed = self.verdicts(items)
         out = []
         for item in items:
             verdicts = [passed.get((item.item_key, c)) for c in self.criteria]

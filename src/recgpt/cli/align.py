@@ -6,6 +6,10 @@
     recgpt align train --run runs/office --set-name tags-il-new --name tags-il-continued --from-adapter \\
         runs/office/alignment/models/tags-il/adapter   # incremental learning: continue on a newer window
     recgpt align evaluate --run runs/office --users 200    # tag HR@K, base against tuned (Table 5)
+    recgpt align curriculum --run runs/office --set curriculum.order=mixed   # Appendix C subtasks, in order
+    recgpt align distill --run runs/office --task tags     # teacher answers -> <task>-teacher set -> student
+    recgpt align self-train --run runs/office --task tags --from-adapter runs/office/alignment/models/tags-teacher/adapter
+    recgpt align loop --run runs/office                    # curriculum, distillation, self-training, report
 
 Settings come from ``--config`` (a pipeline YAML with an ``alignment`` block, or the block alone), else from
 ``RUN/config.yaml``, then ``--set KEY=VALUE`` (keys of the alignment block: ``incremental.last_n=5``).
@@ -152,6 +156,137 @@ def _downstream(folder: RunFolder, config: Optional[Path], dataset, tag_tables: 
     typer.echo(f"fusion weight beta={beta:g}: {source}")
     return {**downstream_retrieval(model, dataset, tag_tables, users, beta, cfg.ks, cfg.k_main),
             "beta_source": source}
+
+
+def _loop_inputs(run: RunFolder, config: Optional[Path], settings: list[str]):
+    """The loop's inputs from the run folder and configuration (phi when the run has trained it)."""
+    from recgpt.alignment.harvest import StageConfigs
+    from recgpt.alignment.loop import LoopInputs
+    from recgpt.alignment.runner import base_model, build_incremental_set
+    from recgpt.cli.stages import block_config
+    from recgpt.stages.config import ExplanationsConfig, InterestsConfig
+    from recgpt.stages.phi import TagToCategory
+    from recgpt.stages.runner import load_run_dataset
+
+    alignment, tags, llm = _configs(run, config, settings)
+    interests = block_config(config, run, "interests", InterestsConfig, {})
+    explanations = block_config(config, run, "explanations", ExplanationsConfig, {})
+    dataset = load_run_dataset(run)
+    phi = TagToCategory.load(run.phi) if (run.phi / "phi.json").exists() else None
+
+    def build_set(name: str):
+        if phi is None:
+            from recgpt.errors import MissingInputError
+
+            raise MissingInputError(f"{run.phi}: the {name} set needs phi (`recgpt train-phi --run {run.root}`)")
+        return build_incremental_set(run, dataset, phi, tags, alignment.incremental, llm, name,
+                                     judge=alignment.judge)
+
+    return LoopInputs(run, dataset, phi, alignment, StageConfigs(interests, tags, explanations), llm, base_model(llm),
+                      build_set=build_set)
+
+
+TASK = typer.Option("tags", "--task", help="stage task: interests, tags or explanations")
+
+
+@align_app.command("curriculum")
+def curriculum_command(run: Path = RUN, config: Optional[Path] = CONFIG, settings: list[str] = SETTINGS,
+                       train: bool = typer.Option(True, "--train/--no-train",
+                                                  help="--no-train: build and write the sets only")) -> None:
+    """Curriculum multi-task fine-tuning (report Appendix C): build each subtask's set from the catalog and logs
+    and train them in the curriculum's order (curriculum.order: curriculum, shuffled or mixed)."""
+    import time
+
+    from recgpt.alignment.curriculum import build_subtask, load_curriculum, run_curriculum, training_plan
+    from recgpt.alignment.subtasks import SubtaskInputs
+    from recgpt.llm.prompts import PromptLibrary
+
+    inputs = _loop_inputs(RunFolder(run), config, settings)
+    a = inputs.alignment
+    if not train:
+        sub = SubtaskInputs(inputs.dataset, PromptLibrary(inputs.llm.template_dirs), inputs.llm.system_prompt,
+                            a.curriculum.seed, a.curriculum.holdout_share, inputs.run)
+        for group in training_plan(load_curriculum(a.curriculum.file, a.curriculum.version), a.curriculum):
+            for spec in group:
+                start = time.perf_counter()
+                built = build_subtask(spec, sub)
+                if built.samples:
+                    built.write(inputs.run.curriculum_set(spec.name))
+                typer.echo(f"{spec.name} ({spec.level}): {json.dumps(built.counts)} "
+                           f"{time.perf_counter() - start:.2f} s")
+        return
+    steps = run_curriculum(inputs.run, inputs.dataset, a.curriculum, a.trainer, inputs.llm, inputs.base,
+                           inputs.build_set)
+    for step in steps:
+        typer.echo(f"{step.name}: {step.samples} samples -> {step.adapter or '-'} {json.dumps(step.metrics)}")
+    typer.echo(f"-> {inputs.run.curriculum_report(a.curriculum.order)}")
+
+
+@align_app.command("distill")
+def distill_command(run: Path = RUN, config: Optional[Path] = CONFIG, settings: list[str] = SETTINGS,
+                    task: str = TASK, train: bool = typer.Option(True, "--train/--no-train",
+                                                                 help="fine-tune the student on the kept answers"),
+                    from_adapter: Optional[Path] = typer.Option(None, "--from-adapter",
+                                                                help="continue this LoRA adapter")) -> None:
+    """Pre-alignment by distillation: the teacher (alignment.distill.teacher) answers the stage prompts, the
+    post-checks and the judge keep the good answers -> RUN/alignment/sets/<task>-teacher, then the student is
+    fine-tuned on them -> RUN/alignment/models/<task>-teacher/."""
+    from recgpt.alignment.distill import distill_set
+    from recgpt.alignment.purify import JudgePurifier
+    from recgpt.alignment.trainer import train as train_model
+    from recgpt.judge.grade import open_judge
+    from recgpt.llm.runtime import LLMRuntime
+
+    inputs = _loop_inputs(RunFolder(run), config, settings)
+    a, folder = inputs.alignment, inputs.run
+    f = a.distill.filter
+    with open_judge(folder.root, a.judge) as (judge, buffer, round), \
+            LLMRuntime(a.distill.teacher, cache_path=folder.llm_cache, usage_path=folder.llm_usage) as teacher:
+        purifiers = {task: JudgePurifier(judge, buffer, f.criteria, round, task=task, human=f.human_labels)} \
+            if f.judge else {}
+        training_set, harvest = distill_set(folder, inputs.dataset, inputs.phi, task, a, inputs.stages, teacher,
+                                            purifiers, system_prompt=inputs.llm.system_prompt)
+    typer.echo(f"{len(training_set.samples)} kept answers -> {folder.distill_set(task)}")
+    typer.echo(json.dumps(harvest.summary(), indent=1))
+    if train and training_set.split("train"):
+        result = train_model(training_set, folder.distill_model(task), a.trainer, inputs.base, from_adapter)
+        typer.echo(f"{result.manifest['method']} -> {result.folder}")
+        typer.echo(json.dumps(result.manifest["metrics"], indent=1))
+
+
+@align_app.command("self-train")
+def self_train_command(run: Path = RUN, config: Optional[Path] = CONFIG, settings: list[str] = SETTINGS,
+                       task: str = TASK, from_adapter: Optional[Path] = typer.Option(
+                           None, "--from-adapter", help="the student to start from (default: the base model)")) -> None:
+    """Self-training with reject sampling: rounds of k seeded answers per prompt from the student, kept by the
+    post-checks and the judge -> RUN/alignment/sets/<task>-self-r<N>, retrained from the last adapter ->
+    RUN/alignment/models/<task>-self-r<N>/; stops after the rounds or when the held-out pass rate stops rising."""
+    from recgpt.alignment.purify import JudgePurifier
+    from recgpt.alignment.selftrain import self_train, student_runtime
+    from recgpt.judge.grade import open_judge
+
+    inputs = _loop_inputs(RunFolder(run), config, settings)
+    a, folder = inputs.alignment, inputs.run
+    f = a.self_training.filter
+    with open_judge(folder.root, a.judge) as (judge, buffer, round):
+        purifiers = {task: JudgePurifier(judge, buffer, f.criteria, round, task=task, human=f.human_labels)} \
+            if f.judge else {}
+        result = self_train(folder, inputs.dataset, inputs.phi, task, a, inputs.stages,
+                            student_runtime(folder, inputs.llm), purifiers, str(from_adapter) if from_adapter else None,
+                            inputs.base, system_prompt=inputs.llm.system_prompt)
+    typer.echo(json.dumps(result.as_dict(), indent=1))
+
+
+@align_app.command("loop")
+def loop_command(run: Path = RUN, config: Optional[Path] = CONFIG, settings: list[str] = SETTINGS) -> None:
+    """The whole alignment loop (alignment.loop.steps): curriculum, distillation, self-training rounds, held-out
+    pass rates of every model; resumable, fingerprinted steps -> RUN/alignment/loop.json and loop.md."""
+    from recgpt.alignment.loop import run_loop
+
+    inputs = _loop_inputs(RunFolder(run), config, settings)
+    run_loop(inputs)
+    typer.echo(inputs.run.loop_report.read_text())
+    typer.echo(f"-> {inputs.run.loop_report}")
 
 
 def register(app: typer.Typer) -> None:

@@ -95,8 +95,11 @@ def check(
     threshold: Optional[float] = typer.Option(None, help="flag a drop larger than this (default from config)"),
     metric: Optional[str] = typer.Option(None, help="accuracy | precision | recall | f1"),
     min_value: Optional[float] = typer.Option(None, help="also flag any value below this floor"),
+    retrain: bool = typer.Option(False, "--retrain", help="on a flagged drop, fine-tune the judge on the buffer "
+                                                          "(`recgpt judge train`) and report before and after"),
 ) -> None:
-    """Milestone check: agreement of the LLM judge with the latest human round; exit 1 on a flagged drop."""
+    """Milestone check: agreement of the LLM judge with the latest human round; exit 1 on a flagged drop
+    (with --retrain, a drop trains a new judge, deployed when it reaches the threshold)."""
     from recgpt.judge.agreement import milestone_check
 
     cfg = _config(config, {"check.threshold": threshold, "check.metric": metric, "check.min_value": min_value})
@@ -120,9 +123,51 @@ def check(
                                   "flags": [f.__dict__ for f in flags]}, indent=2) + "\n")
     for f in flags:
         typer.echo(f"DEGRADED {f.task}/{f.criterion}: {f.reason}", err=True)
+    if flags and retrain:
+        buffer.close()
+        deployed = _train_judge(run, config, cfg)
+        raise typer.Exit(0 if deployed else 1)
     if flags:
         raise typer.Exit(1)
     typer.echo("no degradation beyond the threshold")
+
+
+def _train_judge(run: Path, config: Optional[Path], cfg) -> bool:
+    """Train, measure and maybe deploy a judge (the alignment block's judge_training); prints Table 9 before and
+    after; returns whether the trained judge is deployed."""
+    from recgpt.alignment.config import AlignmentConfig
+    from recgpt.alignment.judge_training import judge_runtime_factory, train_judge
+    from recgpt.config import load_block
+
+    folder = RunFolder(run)
+    path = config if config is not None else (folder.config if folder.config.exists() else None)
+    training = load_block(AlignmentConfig, path, "alignment").judge_training
+    buffer = _buffer(run, cfg)
+    try:
+        report = train_judge(folder, buffer, training, cfg.rebalance, cfg.llm, judge_runtime_factory(folder, cfg.llm),
+                             template_dirs=cfg.llm.template_dirs, template_version=cfg.template_version)
+    finally:
+        buffer.close()
+    typer.echo(f"{report['training_samples']} training samples, {report['heldout_verdicts']} held-out verdicts")
+    typer.echo(f"{'judge':<8} {'task':<13} {'n':>4} {'ACC':>7} {'Prec':>7} {'Recall':>7} {'F1':>7}")
+    for name in ("before", "after"):
+        for task, m in report[name].items():
+            if isinstance(m, dict) and m:
+                typer.echo(f"{name:<8} {task:<13} {m['n']:>4} {m['accuracy']:>7.4f} {m['precision']:>7.4f} "
+                           f"{m['recall']:>7.4f} {m['f1']:>7.4f}")
+    typer.echo(("deployed: " if report["deployed"] else "not deployed: ") + report["reason"])
+    typer.echo(f"-> {folder.judge_deployed}")
+    return report["deployed"]
+
+
+@judge_app.command("train")
+def train_command(run: Path = RUN, config: Optional[Path] = CONFIG) -> None:
+    """Fine-tune the judge on the rebalanced human verdicts of the buffer (alignment.judge_training), measure
+    its agreement on held-out labels before and after, deploy it when it reaches deploy_accuracy; exit 1 when
+    not deployed."""
+    cfg = _config(config, {})
+    if not _train_judge(run, config, cfg):
+        raise typer.Exit(1)
 
 
 @judge_app.command("serve")

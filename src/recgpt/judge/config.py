@@ -69,10 +69,18 @@ class JudgeConfig(StrictConfig):
     reason_chars: int = Field(120, ge=8, description="cap on each criterion's reason in the answer schema")
     max_context_chars: int = Field(1200, ge=100, description="clip long context (the behavior text) to this")
     prompt_examples: bool = Field(True, description="show the rubric's examples in the prompt (longer prompts)")
+    per_criterion: bool = Field(False, description="one call per criterion instead of one per output (the form a "
+                                                   "judge trained by `recgpt judge train` answers; set for it)")
     chunk_size: int = Field(16, ge=1, description="outputs per run_batch call; verdicts are stored after each")
     skip_llm_on_rule_fail: bool = Field(True, description="an output failing rule checks is not sent to the LLM")
     round: int | None = Field(None, ge=1, description="round stored with verdicts (None: latest human round, or 1)")
     buffer: str | None = Field(None, description="judge buffer SQLite file (None: RUN/judge/buffer.sqlite)")
+    run_filter: bool = Field(False, description="recgpt run: grade the interests and tags with this judge right after "
+                                                "their stages and keep only the outputs passing every criterion "
+                                                "downstream (a failed one is marked judge:<criterion>); the report "
+                                                "shows the pass rates per task and criterion")
+    use_deployed: bool = Field(True, description="grade with the judge `recgpt judge train` deployed in the run "
+                                                 "(RUN/judge/deployed.json: the torch engine with its adapter)")
     check: CheckConfig = Field(default_factory=CheckConfig)
     rebalance: RebalanceConfig = Field(default_factory=RebalanceConfig)
     serve: ServeConfig = Field(default_factory=ServeConfig)

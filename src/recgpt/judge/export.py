@@ -22,12 +22,17 @@ from recgpt.judge.rubric import load_rubric, rubric_for_prompt
 from recgpt.llm.prompts import PromptLibrary
 
 
-def chat_example(verdict: Verdict, prompts: PromptLibrary, template_version: str | None = None) -> dict:
+def judge_variables(verdict: Verdict, examples: bool = True) -> dict:
+    """The judge template's variables for ``verdict``'s output, asking its one criterion."""
     rubric = load_rubric(verdict.task, verdict.rubric_version)
-    prompt = prompts.render(TEMPLATE, {
-        "title": rubric.title, "description": rubric.description,
-        "criteria": rubric_for_prompt(rubric, [verdict.criterion]),
-        "context": verdict.input, "output": verdict.output}, template_version).text
+    return {"title": rubric.title, "description": rubric.description,
+            "criteria": rubric_for_prompt(rubric, [verdict.criterion], examples),
+            "context": verdict.input, "output": verdict.output}
+
+
+def chat_example(verdict: Verdict, prompts: PromptLibrary, template_version: str | None = None,
+                 examples: bool = True) -> dict:
+    prompt = prompts.render(TEMPLATE, judge_variables(verdict, examples), template_version).text
     answer = {verdict.criterion: {"reason": verdict.reason, "verdict": verdict.label}}
     return {"messages": [{"role": "user", "content": prompt},
                          {"role": "assistant", "content": json.dumps(answer, ensure_ascii=False)}],

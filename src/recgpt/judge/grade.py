@@ -43,12 +43,30 @@ def open_judge(run: str | Path, config: JudgeConfig, backend: Backend | None = N
     the run's LLM cache and usage log and the configured executor; ``backend`` injects a backend object."""
     folder = RunFolder(run)
     buffer = open_buffer(run, config)
+    if backend is None:
+        config = deployed_config(folder, config)
     try:
         with LLMRuntime(config.llm, cache_path=folder.llm_cache, usage_path=folder.llm_usage, backend=backend,
                         executor=create_executor(config.executor, folder.llm_blocks)) as runtime:
             yield LLMJudge(config, runtime), buffer, current_round(buffer, config)
     finally:
         buffer.close()
+
+
+def deployed_config(folder: RunFolder, config: JudgeConfig) -> JudgeConfig:
+    """The judge configuration to grade with: with ``use_deployed`` and a judge ``recgpt judge train`` deployed in
+    the run, the torch engine with its adapter, asked as it was trained (one criterion per call, the rubric's
+    examples shown or not); else ``config`` itself."""
+    import json
+
+    if config.use_deployed and folder.judge_deployed.exists():
+        deployed = json.loads(folder.judge_deployed.read_text())
+        if deployed.get("adapter"):
+            llm = config.llm.model_copy(update={"backend": "torch.v1", "temperature": 0.0}).with_options(
+                "torch", adapter=deployed["adapter"])
+            return config.model_copy(update={"llm": llm, "per_criterion": True,
+                                             "prompt_examples": deployed.get("prompt_examples", False)})
+    return config
 
 
 def grade_run(run: str | Path, config: JudgeConfig, backend: Backend | None = None

@@ -123,13 +123,23 @@ class LLMJudge:
         backend = self.runtime.backend
         return f"{backend.name}:{backend.model_id}"
 
-    def request(self, item: JudgeItem) -> LLMRequest:
+    def request(self, item: JudgeItem, criteria: list[str] | None = None) -> LLMRequest:
+        """The judge call for ``item``: every criterion at once, or only ``criteria``."""
         rubric = self.rubrics[item.task]
         variables = {"title": rubric.title, "description": rubric.description,
-                     "criteria": rubric_for_prompt(rubric, examples=self.config.prompt_examples), "context": item.context, "output": item.output}
-        return LLMRequest(key=f"judge {item.task} {item.item_key}", task=TEMPLATE, variables=variables,
-                          schema=answer_schema(rubric, reason_chars=self.config.reason_chars),
+                     "criteria": rubric_for_prompt(rubric, criteria, examples=self.config.prompt_examples),
+                     "context": item.context, "output": item.output}
+        key = f"judge {item.task} {item.item_key}" + (f" {'+'.join(criteria)}" if criteria else "")
+        return LLMRequest(key=key, task=TEMPLATE, variables=variables,
+                          schema=answer_schema(rubric, criteria, reason_chars=self.config.reason_chars),
                           version=self.config.template_version, max_tokens=self.config.max_tokens)
+
+    def requests(self, item: JudgeItem) -> list[LLMRequest]:
+        """One call for every criterion, or with ``per_criterion`` one call per criterion (the form a judge
+        fine-tuned by ``recgpt judge train`` was trained on)."""
+        if not self.config.per_criterion:
+            return [self.request(item)]
+        return [self.request(item, [c]) for c in self.rubrics[item.task].criterion_names]
 
     def to_verdicts(self, item: JudgeItem, result: LLMResult, round: int) -> list[Verdict]:
         rubric = self.rubrics[item.task]
@@ -161,14 +171,21 @@ class LLMJudge:
         size = self.config.chunk_size
         for start in range(0, len(todo), size):  # verdicts reach the buffer chunk by chunk
             chunk = todo[start:start + size]
-            results = self.runtime.run_batch([self.request(item) for item in chunk],
-                                             description=f"judging {start + len(chunk)}/{len(todo)}")
-            for item, result in zip(chunk, results):
-                stats.cached += int(result.cached)
-                stats.latency_s += result.latency_s
-                verdicts = self.to_verdicts(item, result, round)
+            asked = [(item, request) for item in chunk for request in self.requests(item)]
+            results = iter(self.runtime.run_batch([request for _, request in asked],
+                                                  description=f"judging {start + len(chunk)}/{len(todo)}"))
+            for item in chunk:
+                verdicts, errors = [], []
+                for _ in self.requests(item):
+                    result = next(results)
+                    stats.cached += int(result.cached)
+                    stats.latency_s += result.latency_s
+                    got = self.to_verdicts(item, result, round)
+                    verdicts += got
+                    if not got:
+                        errors.append(result.error or "no verdict in the answer")
                 if not verdicts:
                     stats.failed_calls += 1
-                    stats.errors.append(f"{item.task} {item.item_key}: {result.error or 'no verdict in the answer'}")
+                    stats.errors.append(f"{item.task} {item.item_key}: {errors[0]}")
                 stats.verdicts += buffer.add(verdicts)
         return stats

@@ -21,6 +21,7 @@ from recgpt.behavior.config import CompressionConfig
 from recgpt.config import StrictConfig, load_block
 from recgpt.data.config import DataConfig
 from recgpt.executors.config import ExecutorConfig
+from recgpt.judge.config import JudgeConfig
 from recgpt.llm.config import LLMConfig
 from recgpt.retrieval.config import BETA_GRID, RetrieverSearchConfig, TARConfig
 from recgpt.stages.config import ExplanationsConfig, InterestsConfig, PhiConfig, TagEvalConfig, TagsConfig
@@ -96,6 +97,9 @@ class PipelineConfig(StrictConfig):
     retriever: TARConfig = Field(default_factory=TARConfig)
     retriever_search: RetrieverSearchConfig = Field(default_factory=RetrieverSearchConfig)
     alignment: AlignmentConfig = Field(default_factory=AlignmentConfig)
+    judge: JudgeConfig = Field(default_factory=JudgeConfig, description="the judge of the main job: with "
+                               "judge.run_filter it grades the interests and tags right after their stages and only "
+                               "passing ones go downstream")
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
 
     @model_validator(mode="after")

@@ -56,3 +56,22 @@ def alignment_blocks(summary: dict | None, table5: dict | None, fig_dir: Path) -
                                  down_rows, caption=f"{down['users']} sampled users with tags from both models; "
                                  f"fused at the beta tuned on dev ({down['beta']:g})."))
     return blocks
+
+
+def judge_blocks(rows: list[dict] | None, state: dict) -> list:
+    """The judge's pass rates per task and criterion (``RUN/judge/pass_rates.json``) when ``judge.run_filter`` graded
+    the run's stages (their summaries say how many outputs it dropped); none otherwise."""
+    stages = state.get("stages", state) if isinstance(state, dict) else {}
+    summaries = {name: (stages.get(name) or {}).get("summary", {}) for name in ("interests", "tags")}
+    if not rows or not any("judge_dropped" in s for s in summaries.values()):
+        return []
+    blocks: list = [Heading("The judge in the run (report Section 3)"),
+                    Paragraph("The configured judge graded the interests and tags right after their stages; an output "
+                              "failing any criterion was dropped before the next stage. Pass rates per criterion "
+                              "(outputs the post-checks had already failed were not judged):")]
+    table = [[r["task"], r["criterion"], r["judge"], f"{r['n']:,}", _f(r["pass_rate"])] for r in rows]
+    blocks.append(TableBlock(["task", "criterion", "judge", "judged", "pass rate"], table))
+    dropped = ", ".join(f"{name}: {s['judge_dropped']} dropped of {s.get('judged', '?')} judged"
+                        for name, s in summaries.items() if "judge_dropped" in s)
+    blocks.append(Paragraph(f"Dropped by the judge: {dropped}."))
+    return blocks

@@ -61,7 +61,20 @@ def stage_interests(ctx: StageContext) -> dict:
 
     outcome = run_interests(ctx.run, dataset_of(ctx), runtime_of(ctx), ctx.config.interests, vectors_of(ctx),
                             replace=True)
-    return outcome_summary(outcome)
+    return {**outcome_summary(outcome), **judge_filter(ctx, "interests")}
+
+
+def judge_filter(ctx: StageContext, task: str) -> dict:
+    """With ``judge.run_filter``: the judge grades the stage's outputs and only passing ones go downstream
+    (:mod:`recgpt.judge.run_filter`); its calls run where the pipeline's do unless the judge names an executor."""
+    judge = ctx.config.judge
+    if not judge.run_filter:
+        return {}
+    from recgpt.judge.run_filter import filter_stage
+
+    if "executor" not in judge.model_fields_set:
+        judge = judge.model_copy(update={"executor": ctx.config.executor})
+    return filter_stage(ctx.run, task, judge)
 
 
 def stage_tags(ctx: StageContext) -> dict:
@@ -76,7 +89,7 @@ def stage_tags(ctx: StageContext) -> dict:
     adapter = tuned_adapter(ctx)
     outcome = run_tags(run, dataset_of(ctx), runtime_of(ctx, adapter), ctx.config.tags,
                        TagToCategory.load(run.phi), vectors_of(ctx), replace=True)
-    return {**outcome_summary(outcome), "model": "tuned" if adapter else "base"}
+    return {**outcome_summary(outcome), "model": "tuned" if adapter else "base", **judge_filter(ctx, "tags")}
 
 
 def stage_tag_eval(ctx: StageContext) -> dict:

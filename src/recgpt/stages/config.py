@@ -9,9 +9,9 @@ Every block feeds both the CLI (``recgpt interests|tags|explain|train-phi``) and
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from recgpt.config import StrictConfig
 
@@ -30,8 +30,19 @@ DEFAULT_FILLER_WORDS: tuple[str, ...] = (
 )
 
 
+#: The packaged template version of each answer format: (task, reasoning, one call per user) -> version.
+PACKAGED_VERSIONS: dict[tuple[str, bool, bool], str] = {
+    ("interests", False, False): "v1", ("interests", True, False): "v2",
+    ("tags", False, False): "v1", ("tags", True, False): "v2", ("tags", False, True): "v3", ("tags", True, True): "v3",
+    ("explanations", False, False): "v1", ("explanations", True, False): "v2",
+}
+
+
 class StageRunConfig(StrictConfig):
     """What every LLM stage shares: the user sample, the history fold and the answer budget."""
+
+    #: The stage's template task (set by each stage's block).
+    _task: ClassVar[str] = ""
 
     fold: Literal["dev", "test"] | None = Field(
         "test", description="history visible to the stage: 'dev', 'test' (events + dev holdout) or None (all)"
@@ -39,12 +50,29 @@ class StageRunConfig(StrictConfig):
     sample_users: int | None = Field(None, ge=1, description="run on a seeded sample of this many users")
     seed: int = Field(0, description="seed of the user sample")
     max_tokens: int = Field(384, ge=16, description="answer budget per LLM call")
+    reasoning: bool = Field(
+        False, description="ask for a chain of thought first (the answer schema gains a leading reasoning field; "
+        "template v2): for teachers and strong models; a 135M model spends its token budget on it"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _packaged_version(cls, data: Any) -> Any:
+        """template_version None: the packaged version of the chosen answer format (v1 plain, v2 with reasoning,
+        tags v3 one call per user), so that adding a template version never changes what a config renders."""
+        if cls._task and isinstance(data, dict) and data.get("template_version") is None:
+            key = (cls._task, bool(data.get("reasoning", False)), data.get("call") == "per_user")
+            data = {**data, "template_version": PACKAGED_VERSIONS[key]}
+        return data
 
 
 class InterestsConfig(StageRunConfig):
     """Interest mining, LLM_UI (report 2.1.2)."""
 
-    template_version: str | None = Field(None, description="interests template version, None = latest")
+    _task: ClassVar[str] = "interests"
+    template_version: str | None = Field(
+        None, description="interests template version; None = the packaged one of the format (v1, or v2 with "
+                          "reasoning)")
     max_interests: int = Field(8, ge=1, description="cap on kept interests per user (post-check)")
     ask_interests: int = Field(6, ge=1, le=20, description="how many interests the prompt asks for")
     pool_size: int = Field(10, ge=0, description="matched preset interests shown in the prompt")
@@ -68,9 +96,16 @@ class InterestsConfig(StageRunConfig):
 
 
 class TagsConfig(StageRunConfig):
-    """Tag prediction, LLM_IT (report 2.2.1): one call per interest."""
+    """Tag prediction, LLM_IT (report 2.2.1): one call per interest, or one per user (``call: per_user``)."""
 
-    template_version: str | None = None
+    _task: ClassVar[str] = "tags"
+    template_version: str | None = Field(
+        None, description="tags template version; None = the packaged one of the format (v1; v2 with reasoning; "
+                          "v3 all tags in one call)")
+    call: Literal["per_interest", "per_user"] = Field(
+        "per_interest", description="per_interest: one call per interest (small models); per_user: all of a "
+                                    "user's tags in one call (template v3, the report's 50; strong or aligned models)")
+    tags_per_user: int = Field(50, ge=1, description="call=per_user: tags asked for in the one call")
     interests_per_user: int = Field(8, ge=1, description="ask for tags for at most this many interests")
     tags_per_interest: int = Field(6, ge=1, le=20, description="tags asked for in each per-interest call")
     hints_per_interest: int = Field(
@@ -87,6 +122,7 @@ class TagsConfig(StageRunConfig):
     extra_vague_words: list[str] = Field(default_factory=list, description="added to vague_words")
     forbid_brands: bool = Field(True, description="drop tags naming a catalog brand (Appendix B: no brand)")
     near_duplicate_similarity: float = Field(0.9, gt=0, le=1, description="MiniLM cosine of near-duplicates")
+
     history_copy_similarity: float = Field(
         0.85, gt=0, le=1, description="MiniLM cosine to a recent item title at which a tag copies it"
     )
@@ -108,7 +144,10 @@ class PhiConfig(StrictConfig):
 class ExplanationsConfig(StageRunConfig):
     """Explanations, LLM_RE, produced offline per (interest, item) pair (report 2.4.2)."""
 
-    template_version: str | None = None
+    _task: ClassVar[str] = "explanations"
+    template_version: str | None = Field(
+        None, description="explanations template version; None = the packaged one of the format (v1, or v2 with "
+                          "reasoning)")
     max_tokens: int = Field(64, ge=16)
     items_per_interest: int = Field(3, ge=1, description="items paired with each interest (popular first)")
     categories_per_interest: int = Field(2, ge=1, description="most frequent phi categories of its tags")

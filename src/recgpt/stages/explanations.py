@@ -28,7 +28,7 @@ from recgpt.stages.config import ExplanationsConfig
 from recgpt.stages.explanation_checks import check_explanation
 from recgpt.stages.outcome import StageOutcome
 from recgpt.stages.postchecks import EmbeddingCache
-from recgpt.stages.schemas import ExplanationAnswer
+from recgpt.stages.schemas import ExplanationAnswer, ExplanationAnswerReasoned, answer_schema
 from recgpt.stages.text import normalise, season
 
 TASK = "explanations"
@@ -190,7 +190,7 @@ def explanation_request(pair: Pair, item: dict, today: dt.date, config: Explanat
             "interest": pair.interest, "item_title": item["title"], "item_category": item["category"],
             "tags": list(pair.tags), "date": today.isoformat(), "season": season(today),
         },
-        schema=ExplanationAnswer,
+        schema=answer_schema(TASK, config.reasoning),
         version=config.template_version,
         max_tokens=config.max_tokens,
     )
@@ -212,7 +212,7 @@ def produce_explanations(
     outcome.add_results(results)
     rows = []
     for pair, result in zip(pairs, results):
-        answer = result.value if result.ok and isinstance(result.value, ExplanationAnswer) else None
+        answer = result.value if result.ok and isinstance(result.value, (ExplanationAnswer, ExplanationAnswerReasoned)) else None
         if answer is None:
             continue
         text = answer.explanation.strip()

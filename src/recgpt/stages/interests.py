@@ -18,7 +18,8 @@ from recgpt.stages.context import UserContext
 from recgpt.stages.interest_pool import InterestPool, category_interest
 from recgpt.stages.outcome import StageOutcome
 from recgpt.stages.postchecks import Candidate, EmbeddingCache, check_interests, count_failures
-from recgpt.stages.schemas import InterestsAnswer, MinedInterest, salvage_items
+from recgpt.stages.schemas import (InterestsAnswer, InterestsAnswerReasoned, MinedInterest, answer_schema,
+                                   salvage_items)
 
 TASK = "interests"
 
@@ -53,7 +54,7 @@ def interest_request(ctx: UserContext, pool: list[str], config: InterestsConfig)
             "attributes": ctx.attributes, "behavior": ctx.behavior, "pool": pool, "n": config.ask_interests,
             "example": answer_example(ctx, pool),
         },
-        schema=InterestsAnswer,
+        schema=answer_schema(TASK, config.reasoning),
         version=config.template_version,
         max_tokens=config.max_tokens,
     )
@@ -80,7 +81,7 @@ def mine_interests(
     outcome.add_results(results)
     rows = []
     for user, result in zip(users, results):
-        answer = result.value if result.ok and isinstance(result.value, InterestsAnswer) else None
+        answer = result.value if result.ok and isinstance(result.value, (InterestsAnswer, InterestsAnswerReasoned)) else None
         mined = answer.interests if answer else salvage_items(result.text or "", MinedInterest)
         outcome.counts["salvaged_answers"] += 0 if answer or not mined else 1
         if result.ok and not mined:

@@ -22,7 +22,8 @@ from recgpt.stages.context import UserContext
 from recgpt.stages.outcome import StageOutcome
 from recgpt.stages.postchecks import Candidate, EmbeddingCache, check_tags, count_failures
 from recgpt.stages.phi import short_title
-from recgpt.stages.schemas import PredictedTag, TagsAnswer, salvage_items
+from recgpt.stages.schemas import (PredictedTag, TagsAnswer, TagsAnswerReasoned, UserTag, UserTagsAnswer,
+                                   UserTagsAnswerReasoned, answer_schema, salvage_items)
 from recgpt.stages.text import season
 
 TASK = "tags"
@@ -82,10 +83,13 @@ class CatalogHints:
 def tag_requests(
     ctx: UserContext, interests: list[str], config: TagsConfig, hints: CatalogHints | None = None
 ) -> list[LLMRequest]:
-    """One request per interest (the first ``interests_per_user``)."""
+    """One request per interest (the first ``interests_per_user``), or with ``call: per_user`` one request for
+    all of them (template v3: ``tags_per_user`` tags spread over the interests, each naming its interest)."""
     chosen = interests[: config.interests_per_user]
     requests = []
     exclude = set(ctx.history_item_ids)
+    if config.call == "per_user":
+        return [user_tags_request(ctx, chosen, config, hints, exclude)] if chosen else []
     for n, interest in enumerate(chosen, start=1):
         others = [i for i in chosen if i != interest]
         shown = hints(interest, exclude, config.hints_per_interest) if hints and config.hints_per_interest else []
@@ -100,12 +104,52 @@ def tag_requests(
                     "recent": ctx.recent[:5], "date": ctx.today.isoformat(), "season": season(ctx.today),
                     "n": config.tags_per_interest, "hints": shown, "example": json.dumps(example),
                 },
-                schema=TagsAnswer,
+                schema=answer_schema(TASK, config.reasoning),
                 version=config.template_version,
                 max_tokens=config.max_tokens,
             )
         )
     return requests
+
+
+def user_tags_request(ctx: UserContext, chosen: list[str], config: TagsConfig, hints: CatalogHints | None,
+                      exclude: set[str]) -> LLMRequest:
+    """The one call of ``call: per_user``: hints from every interest in turn, one example tag object."""
+    per_interest = max(1, -(-config.tags_per_user // len(chosen)))
+    shown: list[str] = []
+    if hints and config.hints_per_interest:
+        for interest in chosen:
+            shown += [h for h in hints(interest, exclude, config.hints_per_interest) if h not in shown]
+    example = {"tag": shown[0] if shown else f"{chosen[0]} starter guide book", "interest": chosen[0],
+               "reason": f"fits {chosen[0]}"}
+    return LLMRequest(
+        key=f"tags user {ctx.user_id} all interests",
+        task=TASK,
+        variables={
+            "attributes": ctx.attributes, "interests": chosen, "clicks": ctx.clicks, "purchases": ctx.purchases,
+            "searches": ctx.searches, "recent": ctx.recent[:5], "date": ctx.today.isoformat(),
+            "season": season(ctx.today), "n": config.tags_per_user, "per_interest": per_interest, "hints": shown,
+            "reasoning": config.reasoning, "example": json.dumps(example),
+        },
+        schema=answer_schema(TASK, config.reasoning, per_user=True),
+        version=config.template_version,
+        max_tokens=config.max_tokens,
+    )
+
+
+def answer_tags(request: LLMRequest, result) -> tuple[list[tuple[str, str, str]], bool]:
+    """(tag, reason, interest) triplets of one answer, and whether they were salvaged from a cut-off one. A
+    per-user answer names each tag's interest (one the call did not list falls back to the first listed)."""
+    per_user = "interests" in request.variables
+    kinds = (UserTagsAnswer, UserTagsAnswerReasoned) if per_user else (TagsAnswer, TagsAnswerReasoned)
+    answer = result.value if result.ok and isinstance(result.value, kinds) else None
+    found = answer.tags if answer else salvage_items(result.text or "", UserTag if per_user else PredictedTag)
+    if not per_user:
+        return [(t.tag, t.reason, request.variables["interest"]) for t in found], bool(found and not answer)
+    listed = request.variables["interests"]
+    lowered = {i.lower(): i for i in listed}
+    return ([(t.tag, t.reason, lowered.get(t.interest.strip().lower(), listed[0])) for t in found],
+            bool(found and not answer))
 
 
 def predict_tags(
@@ -135,14 +179,13 @@ def predict_tags(
         for request in per_user[user]:
             result = next(results)
             outcome.add_results([result])
-            answer = result.value if result.ok and isinstance(result.value, TagsAnswer) else None
-            if result.ok and not (answer and answer.tags):
+            found, salvaged = answer_tags(request, result)
+            if result.ok and not found:
                 outcome.counts["empty_answers"] += 1
-            found = answer.tags if answer else salvage_items(result.text or "", PredictedTag)
-            outcome.counts["salvaged_answers"] += 0 if answer or not found else 1
-            for t in found:
-                candidates.append(Candidate(t.tag.strip(), t.reason.strip()))
-                owners.append(request.variables["interest"])
+            outcome.counts["salvaged_answers"] += int(salvaged)
+            for tag, reason, interest in found:
+                candidates.append(Candidate(tag.strip(), reason.strip()))
+                owners.append(interest)
         verdicts = check_tags(candidates, contexts[user].recent, brands or [], config, vectors)
         outcome.counts.update(count_failures(verdicts))
         outcome.counts["candidates"] += len(candidates)
