@@ -93,8 +93,7 @@ def train(training_set: TrainingSet, out: str | Path, config: TrainerConfig, bas
     trainer.model.save_pretrained(folder)
     if config.method == "full":
         trainer.processing_class.save_pretrained(folder)
-    manifest = _manifest(key, config, source, trainer, training_set, tokens, seconds)
-    manifest["metrics"]["resumed_from_step"] = resumed_from
+    manifest = _manifest(key, config, source, trainer, training_set, tokens, seconds, resumed_from)
     (out / MANIFEST).write_text(json.dumps(manifest, indent=1))
     (out / IN_PROGRESS).unlink()
     shutil.rmtree(checkpoints, ignore_errors=True)
@@ -278,7 +277,7 @@ def _timed_checkpoint_callback(minutes: float):
 
 
 def _manifest(key, config: TrainerConfig, source, trainer, training_set: TrainingSet, tokens: int,
-              seconds: float) -> dict[str, Any]:
+              seconds: float, resumed_from: int = 0) -> dict[str, Any]:
     import resource
 
     import peft
@@ -290,6 +289,7 @@ def _manifest(key, config: TrainerConfig, source, trainer, training_set: Trainin
     losses = [entry["loss"] for entry in state.log_history if "loss" in entry]
     evals = [entry["eval_loss"] for entry in state.log_history if "eval_loss" in entry]
     epochs = float(state.epoch or 0.0)
+    trained_here = epochs * (state.global_step - resumed_from) / max(state.global_step, 1)  # after a resume
     return {
         "key": key, "method": config.method, "base": source.identity, "base_path": str(source.path),
         "task": training_set.task, "template_version": training_set.template_version,
@@ -298,7 +298,8 @@ def _manifest(key, config: TrainerConfig, source, trainer, training_set: Trainin
         "metrics": {"steps": state.global_step, "epochs": round(epochs, 3),
                     "first_loss": losses[0] if losses else None, "last_loss": losses[-1] if losses else None,
                     "best_eval_loss": min(evals) if evals else None, "seconds": round(seconds, 1),
-                    "tokens_per_epoch": tokens, "tokens_per_s": round(tokens * epochs / max(seconds, 1e-9), 1),
+                    "tokens_per_epoch": tokens, "tokens_per_s": round(tokens * trained_here / max(seconds, 1e-9), 1),
+                    "resumed_from_step": resumed_from,
                     "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)},
         "versions": {"torch": torch.__version__, "transformers": transformers.__version__, "trl": trl.__version__,
                      "peft": peft.__version__},
