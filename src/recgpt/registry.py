@@ -195,9 +195,17 @@ executors = Registry("executor", "recgpt.executors", {
 #: Trainers of the stage models (fine-tuning registers here).
 trainers = Registry("trainer", "recgpt.trainers", {})
 
+#: Scorers of seral's serendipity candidates (``score(pairs) -> judgments``), each passing
+#: tests/suites/seral_scorer.py.
+seral_scorers = Registry("seral scorer", "recgpt.seral_scorers", {
+    "popular-new.v1": "recgpt.seral.scorers:PopularNewScorer",
+    "random.v1": "recgpt.seral.scorers:RandomScorer",
+    "serengpt.v1": "recgpt.seral.serengpt:SerenGPTScorer",
+})
+
 REGISTRIES: dict[str, Registry] = {
     "backends": backends, "retrievers": retrievers, "indexes": indexes, "loaders": loaders,
-    "executors": executors, "trainers": trainers,
+    "executors": executors, "trainers": trainers, "seral_scorers": seral_scorers,
 }
 
 

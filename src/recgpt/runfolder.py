@@ -25,6 +25,14 @@ commands and the report find each other's tables.
       alignment/models/<name>/         a fine-tuned adapter (adapter/) or model (model/) with manifest.json
       alignment/summary.json           what the pipeline's align stage did (the adapter it serves the tags stage)
       alignment/table5.json            tag HR@K of the base and the tuned model (report Table 5)
+      seral/truth.parquet              serendipity ground truth: each user's held-out next item, serendipitous or not
+      seral/profiles.parquet           cognition profiles (long-term, recent, neighbouring never-touched categories)
+      seral/candidates.parquet         offline candidate sets (the real serendipitous item + new-category items)
+      seral/offline.json               Hit@1 / NDCG@3 of each scorer on the candidate sets
+      seral/pairs.parquet              SerenGPT's preference pairs (logs + collaborative data intervention)
+      seral/models/<name>/             an IPO-aligned SerenGPT (adapter/ and manifest.json)
+      seral/judgments.sqlite           the nearline channel's cached judgments per (user, profile version, item)
+      seral/channel.parquet            final lists with the reserved serendipity slots; channel.json their figures
       report/                          report.md, report.html and figures/
       serve/vectors.safetensors        `recgpt serve`'s start-up cache of tag and interest vectors
 """
@@ -246,6 +254,49 @@ class RunFolder:
     @property
     def table5(self) -> Path:
         return self.alignment / "table5.json"
+
+    # ------------------------------------------------------------------ seral
+    @property
+    def seral(self) -> Path:
+        return self.root / "seral"
+
+    @property
+    def seral_truth(self) -> Path:
+        """user_id, item_id, fold, category, serendipitous, history_items, history_categories."""
+        return self.seral / "truth.parquet"
+
+    @property
+    def seral_profiles(self) -> Path:
+        return self.seral / "profiles.parquet"
+
+    @property
+    def seral_candidates(self) -> Path:
+        return self.seral / "candidates.parquet"
+
+    @property
+    def seral_offline(self) -> Path:
+        return self.seral / "offline.json"
+
+    @property
+    def seral_pairs(self) -> Path:
+        return self.seral / "pairs.parquet"
+
+    def seral_model(self, name: str) -> Path:
+        """``RUN/seral/models/<name>/``: an IPO-aligned SerenGPT adapter with its manifest."""
+        return self.seral / "models" / name
+
+    @property
+    def seral_judgments(self) -> Path:
+        return self.seral / "judgments.sqlite"
+
+    @property
+    def seral_channel(self) -> Path:
+        """user_id, rank, item_id, channel (base | serendipity), score of every final list."""
+        return self.seral / "channel.parquet"
+
+    @property
+    def seral_channel_metrics(self) -> Path:
+        return self.seral / "channel.json"
 
     # ------------------------------------------------------------------ serving
     @property

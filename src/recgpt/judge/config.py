@@ -21,6 +21,8 @@ from recgpt.llm.config import LLMConfig
 TASKS = ("interests", "tags", "explanations")
 #: Judge tasks over inputs rather than stage outputs: logged behaviors before they become training targets.
 PURIFICATION_TASKS = ("behaviors",)
+#: Judge tasks of other areas, graded with their own rubric: seral's serendipity of a candidate for a profile.
+AREA_TASKS = ("serendipity",)
 
 
 class RebalanceConfig(StrictConfig):

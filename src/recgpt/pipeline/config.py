@@ -23,6 +23,7 @@ from recgpt.data.config import DataConfig
 from recgpt.executors.config import ExecutorConfig
 from recgpt.llm.config import LLMConfig
 from recgpt.retrieval.config import BETA_GRID, RetrieverSearchConfig, TARConfig
+from recgpt.seral.config import SeralConfig
 from recgpt.stages.config import ExplanationsConfig, InterestsConfig, PhiConfig, TagEvalConfig, TagsConfig
 
 
@@ -96,6 +97,7 @@ class PipelineConfig(StrictConfig):
     retriever: TARConfig = Field(default_factory=TARConfig)
     retriever_search: RetrieverSearchConfig = Field(default_factory=RetrieverSearchConfig)
     alignment: AlignmentConfig = Field(default_factory=AlignmentConfig)
+    seral: SeralConfig = Field(default_factory=SeralConfig, description="serendipity (recgpt seral ...)")
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
 
     @model_validator(mode="after")
