@@ -53,3 +53,19 @@ def test_every_pair_becomes_two_judge_rows_with_opposite_preferred_verdicts(tmp_
     assert dpo_rows(pairs, profiles, lambda p, i: i, {}, split="heldout") == []
     path = write_records(tmp_path / "pairs.parquet", pairs, PreferencePair)
     assert read_records(path, PreferencePair) == pairs
+
+
+def test_the_pairs_command_writes_the_pairs_and_their_counts(tmp_path):
+    from typer.testing import CliRunner
+
+    from recgpt.cli.main import app
+    from recgpt.data.store import save_dataset
+    from recgpt.runfolder import RunFolder
+
+    run = RunFolder(tmp_path / "run")
+    save_dataset(tiny_dataset(), run.data)
+    result = CliRunner().invoke(app, ["seral", "pairs", "--run", str(run.root), "--set", "pairs.heldout_share=0"])
+    assert result.exit_code == 0, result.output
+    counts = json.loads(result.output.strip().splitlines()[-1])
+    assert counts["by_kind"] == {"new-not-taken": 1, "familiar": 1, "collaborative": 4}
+    assert len(read_records(run.seral_pairs, PreferencePair)) == 6

@@ -81,5 +81,27 @@ def evaluate(run: Path = RUN, source: Optional[str] = SOURCE, config: Optional[P
     typer.echo(json.dumps(evaluate_offline(folder, dataset, seral, scorers), indent=1))
 
 
+@seral_app.command("pairs")
+def pairs(run: Path = RUN, source: Optional[str] = SOURCE, config: Optional[Path] = CONFIG,
+          settings: list[str] = SETTINGS) -> None:
+    """SerenGPT's preference pairs from logs and the collaborative data intervention -> RUN/seral/pairs.parquet."""
+    from recgpt.seral.runner import write_pairs
+
+    folder, seral, dataset = _setup(run, source, config, settings)
+    typer.echo(json.dumps(write_pairs(folder, dataset, seral)))
+
+
+@seral_app.command("channel")
+def channel(run: Path = RUN, source: Optional[str] = SOURCE, config: Optional[Path] = CONFIG,
+            settings: list[str] = SETTINGS) -> None:
+    """The nearline channel: judge candidates outside the users' history categories (cached per profile
+    version), reserve the quota of the final lists -> RUN/seral/channel.parquet and channel.json (exposure
+    ratio, serendipity hit rate, Recall@K with vs without the channel)."""
+    from recgpt.seral.runner import run_channel
+
+    folder, seral, dataset = _setup(run, source, config, settings)
+    typer.echo(json.dumps(run_channel(folder, dataset, seral), indent=1))
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(seral_app, name="seral")

@@ -101,3 +101,61 @@ def write_json(path: Path, value) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(value, indent=1) + "\n")
     return path
+
+
+def write_pairs(run: RunFolder, dataset, config: SeralConfig) -> dict:
+    """SerenGPT's preference pairs -> RUN/seral/pairs.parquet; their counts by kind and split."""
+    from collections import Counter
+
+    from recgpt.seral.pairs import build_pairs
+    from recgpt.seral.records import PreferencePair
+
+    pairs, profiles = build_pairs(dataset, config)
+    write_records(run.seral_pairs, pairs, PreferencePair)
+    return {"pairs": len(pairs), "users": len({p.user_id for p in pairs}), "profiles": len(profiles),
+            "by_kind": dict(Counter(p.kind for p in pairs)), "by_split": dict(Counter(p.split for p in pairs))}
+
+
+def base_lists(dataset, config: SeralConfig, users: list[str]) -> dict[str, list[str]]:
+    """The base retriever's lists (``list_size + quota`` items, history excluded), fitted on train (+ dev for
+    the test fold, as the evaluation protocol has it)."""
+    from recgpt import registry
+
+    fitted = dataset.train_plus_dev() if config.fold == "test" else dataset
+    model = registry.retrievers.get(config.channel.base)().fit(fitted, config.fold)
+    recs = model.recommend(users, k=config.channel.list_size + config.channel.quota)
+    return {u: [i for i in row if i] for u, row in zip(recs.user_ids, recs.item_ids)}
+
+
+def run_channel(run: RunFolder, dataset, config: SeralConfig, backend=None) -> dict:
+    """The nearline batch job and the final lists of the labelled users -> RUN/seral/judgments.sqlite,
+    RUN/seral/channel.parquet and RUN/seral/channel.json (with vs without the channel)."""
+    from recgpt.seral.candidates import items_by_category, sample_users
+    from recgpt.seral.channel import JudgmentCache, channel_candidates, channel_metrics, final_lists, refresh
+    from recgpt.seral.records import ChannelSlot
+    from recgpt.seral.scorers import build_scorer
+
+    channel = config.channel
+    profiles = profiles_of(run, dataset, config)
+    labels = [lab for lab in labels_of(run, dataset, config) if lab.user_id in profiles]
+    users = sample_users([lab.user_id for lab in labels], channel.max_users, channel.seed)
+    context = context_of(run, dataset, config, backend)
+    by_category = items_by_category(context.category)
+    scorer = build_scorer(channel.scorer, context)
+    cache = JudgmentCache(run.seral_judgments)
+    try:
+        stats = refresh(cache, [profiles[u] for u in users], scorer,
+                        lambda p: channel_candidates(p, by_category, context.popularity, channel.per_user))
+        judged = {u: cache.judgments(u, scorer.name) for u in users}
+    finally:
+        cache.close()
+        getattr(scorer, "close", lambda: None)()
+    base = base_lists(dataset, config, users)
+    slots = final_lists(base, judged, channel)
+    write_records(run.seral_channel, slots, ChannelSlot)
+    chosen = set(users)
+    out = {"scorer": scorer.name, "base": channel.base, "quota": channel.quota, "list_size": channel.list_size,
+           "refresh": stats, **channel_metrics(slots, base, [lab for lab in labels if lab.user_id in chosen],
+                                                profiles, context.category, channel.list_size)}
+    write_json(run.seral_channel_metrics, out)
+    return out
