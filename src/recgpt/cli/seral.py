@@ -91,6 +91,21 @@ def pairs(run: Path = RUN, source: Optional[str] = SOURCE, config: Optional[Path
     typer.echo(json.dumps(write_pairs(folder, dataset, seral)))
 
 
+@seral_app.command("train")
+def train(run: Path = RUN, source: Optional[str] = SOURCE, config: Optional[Path] = CONFIG,
+          settings: list[str] = SETTINGS,
+          name: str = typer.Option("serengpt-ipo", "--name", help="RUN/seral/models/<name>/")) -> None:
+    """Align SerenGPT with IPO (trl's DPO trainer, LoRA on the embedded model) on the preference pairs ->
+    RUN/seral/models/<name>/; evaluate it with `recgpt seral evaluate --scorer serengpt.v1 --set
+    serengpt.adapter=RUN/seral/models/<name>/adapter`."""
+    from recgpt.seral.runner import train_serengpt
+
+    folder, seral, dataset = _setup(run, source, config, settings)
+    result = train_serengpt(folder, dataset, seral, name)
+    typer.echo(f"-> {result.folder}")
+    typer.echo(json.dumps(result.manifest["metrics"], indent=1))
+
+
 @seral_app.command("channel")
 def channel(run: Path = RUN, source: Optional[str] = SOURCE, config: Optional[Path] = CONFIG,
             settings: list[str] = SETTINGS) -> None:

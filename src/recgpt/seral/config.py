@@ -74,11 +74,12 @@ class IPOConfig(StrictConfig):
 
     beta: float = Field(0.1, gt=0, description="IPO regularisation (tau in the IPO paper)")
     lr: float = Field(5e-4, gt=0)
-    steps: int = Field(20, ge=1, description="optimizer steps")
+    steps: int = Field(20, ge=1, description="optimizer steps (steps x batch_size seeded training rows are used)")
     batch_size: int = Field(4, ge=1)
     lora_r: int = Field(8, ge=1)
     lora_alpha: int = Field(16, ge=1)
     max_length: int = Field(512, ge=64, description="prompt + answer tokens; longer pairs are left out")
+    heldout_rows: int = Field(32, ge=0, description="held-out rows whose loss is measured before and after")
     bf16: bool = Field(True, description="bfloat16 autocast on the CPU")
     seed: int = 0
 

@@ -6,6 +6,12 @@
     result = train_ipo(rows, RUN / "seral" / "models" / "serengpt-ipo", IPOConfig(), heldout=rows_heldout)
     result.manifest["metrics"]    # loss_before / loss_after on the training pairs (and held-out ones), seconds
 
+On the CPU trl scores every position of a batch with its chunked log-probability kernel (its compact path,
+which projects only the completion positions onto the vocabulary, is kept for Triton devices, where a varying
+count would recompile a kernel). A SerenGPT prompt is about 300 tokens and its answer about 20, so
+:func:`completion_positions_only` switches the compact path on for the training here: the same numbers, the
+vocabulary projection about fifteen times smaller (as :mod:`recgpt.alignment.sft_trainer` does for SFT).
+
 Import this module only where training happens: it imports torch, transformers, peft and trl.
 """
 
@@ -16,6 +22,7 @@ import json
 import logging
 import shutil
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +31,19 @@ from recgpt.seral.config import IPOConfig
 
 log = logging.getLogger("recgpt.seral")
 MANIFEST = "manifest.json"
+
+
+@contextmanager
+def completion_positions_only():
+    """trl's compact log-probability path (completion positions only) on any device, while inside."""
+    import trl.trainer.utils as trl_utils
+
+    original = trl_utils._use_triton
+    trl_utils._use_triton = lambda device: True
+    try:
+        yield
+    finally:
+        trl_utils._use_triton = original
 
 
 def rows_hash(rows: list[dict]) -> str:
@@ -85,11 +105,12 @@ def train_ipo(rows: list[dict], out: str | Path, config: IPOConfig, heldout: lis
     from transformers import PrinterCallback
 
     trainer.remove_callback(PrinterCallback)
-    before = _losses(trainer, train_data, held_data)
-    start = time.perf_counter()
-    trainer.train()
-    seconds = time.perf_counter() - start
-    after = _losses(trainer, train_data, held_data)
+    with completion_positions_only():
+        before = _losses(trainer, train_data, held_data)
+        start = time.perf_counter()
+        trainer.train()
+        seconds = time.perf_counter() - start
+        after = _losses(trainer, train_data, held_data)
     if any(v != v for v in after.values()):  # NaN
         raise TrainingError(f"the IPO loss became NaN ({after}); lower ipo.lr")
     folder = out / "adapter"

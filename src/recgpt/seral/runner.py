@@ -116,6 +116,33 @@ def write_pairs(run: RunFolder, dataset, config: SeralConfig) -> dict:
             "by_kind": dict(Counter(p.kind for p in pairs)), "by_split": dict(Counter(p.split for p in pairs))}
 
 
+def train_serengpt(run: RunFolder, dataset, config: SeralConfig, name: str = "serengpt-ipo"):
+    """IPO of SerenGPT on RUN/seral/pairs.parquet (built when absent), rendered with SerenGPT's own prompt at
+    the pairs' fold: ``steps x batch_size`` seeded training rows, ``heldout_rows`` held-out rows ->
+    RUN/seral/models/<name>/ (adapter/, manifest.json)."""
+    import numpy as np
+
+    from recgpt.seral.ipo import train_ipo
+    from recgpt.seral.pairs import dpo_rows
+    from recgpt.seral.profiles import build_profiles
+    from recgpt.seral.records import PreferencePair
+    from recgpt.seral.serengpt import SerenGPTScorer
+
+    if not run.seral_pairs.exists():
+        write_pairs(run, dataset, config)
+    pairs = read_records(run.seral_pairs, PreferencePair)
+    context = context_of(run, dataset, config)
+    profiles = {p.user_id: p for p in build_profiles(dataset, config.pairs.fold, context.category, config.profile,
+                                                     config.behaviors, users=sorted({p.user_id for p in pairs}))}
+    render = SerenGPTScorer(context).render
+    rng = np.random.default_rng(config.ipo.seed)
+    train = [pairs[j] for j in rng.permutation(len(pairs)) if pairs[j].split == "train"]
+    held = [pairs[j] for j in rng.permutation(len(pairs)) if pairs[j].split == "heldout"]
+    rows = dpo_rows(train[: (config.ipo.steps * config.ipo.batch_size + 1) // 2], profiles, render, context.category)
+    heldout = dpo_rows(held[: (config.ipo.heldout_rows + 1) // 2], profiles, render, context.category, split=None)
+    return train_ipo(rows, run.seral_model(name), config.ipo, heldout=heldout or None)
+
+
 def base_lists(dataset, config: SeralConfig, users: list[str]) -> dict[str, list[str]]:
     """The base retriever's lists (``list_size + quota`` items, history excluded), fitted on train (+ dev for
     the test fold, as the evaluation protocol has it)."""
