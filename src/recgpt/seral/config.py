@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from recgpt.config import StrictConfig
 from recgpt.llm.config import LLMConfig
@@ -97,19 +97,12 @@ class ChannelConfig(StrictConfig):
     max_users: int | None = Field(None, ge=1, description="a seeded sample of users (None: every one)")
     seed: int = 0
 
-    @field_validator("base")
+    @field_validator("base", "scorer")
     @classmethod
-    def _retriever(cls, value: str) -> str:
+    def _registered(cls, value: str, info: ValidationInfo) -> str:
         from recgpt import registry
 
-        return registry.retrievers.checked(value)
-
-    @field_validator("scorer")
-    @classmethod
-    def _scorer(cls, value: str) -> str:
-        from recgpt import registry
-
-        return registry.seral_scorers.checked(value)
+        return (registry.retrievers if info.field_name == "base" else registry.seral_scorers).checked(value)
 
     @model_validator(mode="after")
     def _quota_fits(self) -> "ChannelConfig":

@@ -44,7 +44,26 @@ class Scorer(Protocol):
     def score(self, pairs: list[tuple[CognitionProfile, str]]) -> list[Judgment]: ...
 
 
-class PopularNewScorer:
+class _PerPairScorer:
+    """A scorer that judges each (profile, item) pair on its own: ``_judge(profile, item) -> (score, verdict)``."""
+
+    name = ""
+
+    def __init__(self, context: ScorerContext):
+        self.context = context
+
+    @classmethod
+    def build(cls, context: ScorerContext):
+        return cls(context)
+
+    def _judge(self, profile: CognitionProfile, item: str) -> tuple[float, str]:
+        raise NotImplementedError
+
+    def score(self, pairs: list[tuple[CognitionProfile, str]]) -> list[Judgment]:
+        return [Judgment(p.user_id, p.version, item, self.name, *self._judge(p, item)) for p, item in pairs]
+
+
+class PopularNewScorer(_PerPairScorer):
     """popular-new.v1, the non-LLM baseline: an item of a category the user never touched scores
     ``0.5 + 0.5 * log(1 + n) / log(1 + n_max)`` (n: its interactions), an item of a familiar category
     ``0.49 * log(1 + n) / log(1 + n_max)``, below every new one; verdict "yes" for new categories."""
@@ -52,43 +71,23 @@ class PopularNewScorer:
     name = "popular-new.v1"
 
     def __init__(self, context: ScorerContext):
-        self.context = context
+        super().__init__(context)
         self.top = math.log1p(max(context.popularity.values(), default=0) or 1)
 
-    @classmethod
-    def build(cls, context: ScorerContext) -> "PopularNewScorer":
-        return cls(context)
-
-    def score(self, pairs: list[tuple[CognitionProfile, str]]) -> list[Judgment]:
-        out = []
-        for profile, item in pairs:
-            pop = math.log1p(self.context.popularity.get(item, 0)) / self.top
-            new = self.context.category.get(item) not in set(profile.familiar)
-            score = 0.5 + 0.5 * pop if new else 0.49 * pop
-            out.append(Judgment(profile.user_id, profile.version, item, self.name, float(score),
-                                "yes" if new else "no"))
-        return out
+    def _judge(self, profile: CognitionProfile, item: str) -> tuple[float, str]:
+        pop = math.log1p(self.context.popularity.get(item, 0)) / self.top
+        new = self.context.category.get(item) not in set(profile.familiar)
+        return (0.5 + 0.5 * pop, "yes") if new else (0.49 * pop, "no")
 
 
-class RandomScorer:
+class RandomScorer(_PerPairScorer):
     """random.v1: a seeded pseudo-random score per (user, item) (the chance level of the offline evaluation)."""
 
     name = "random.v1"
 
-    def __init__(self, context: ScorerContext):
-        self.seed = context.config.candidates.seed
-
-    @classmethod
-    def build(cls, context: ScorerContext) -> "RandomScorer":
-        return cls(context)
-
-    def score(self, pairs: list[tuple[CognitionProfile, str]]) -> list[Judgment]:
-        out = []
-        for profile, item in pairs:
-            value = zlib.crc32(f"{self.seed}|{profile.user_id}|{item}".encode()) / 2**32
-            out.append(Judgment(profile.user_id, profile.version, item, self.name, value,
-                                "yes" if value >= 0.5 else "no"))
-        return out
+    def _judge(self, profile: CognitionProfile, item: str) -> tuple[float, str]:
+        value = stable_seed(self.context.config.candidates.seed, profile.user_id, item) / 2**32
+        return value, "yes" if value >= 0.5 else "no"
 
 
 def build_scorer(name: str, context: ScorerContext) -> Scorer:
