@@ -69,3 +69,39 @@ def test_the_pairs_command_writes_the_pairs_and_their_counts(tmp_path):
     counts = json.loads(result.output.strip().splitlines()[-1])
     assert counts["by_kind"] == {"new-not-taken": 1, "familiar": 1, "collaborative": 4}
     assert len(read_records(run.seral_pairs, PreferencePair)) == 6
+
+
+def test_human_labels_of_the_serendipity_task_become_pairs(tmp_path):
+    from recgpt.data.store import save_dataset
+    from recgpt.judge.buffer import JudgeBuffer, Verdict
+    from recgpt.judge.items import load_items
+    from recgpt.runfolder import RunFolder
+    from recgpt.seral.runner import evaluate_offline
+
+    dataset = tiny_dataset()
+    run = RunFolder(tmp_path / "run")
+    save_dataset(dataset, run.data)
+    config = SeralConfig.from_dict({"candidates": {"size": 3}, "pairs": {"heldout_share": 0,
+                                                                          "collaborative_users": 0}})
+    evaluate_offline(run, dataset, config, ["random.v1"])
+    items = load_items(run, ["serendipity"])
+    assert {i.extra["user_id"] for i in items} == {"u1"} and len(items) == 3
+    assert items[0].context["Stable interests"] == "A" and items[0].output["category"] in {"B", "C", "D"}
+    target = next(i for i in items if i.extra["item_id"] == "b1")
+    other = next(i for i in items if i.extra["item_id"] != "b1")
+    unlabelled = next(i for i in items if i not in (target, other))
+
+    def verdict(item, criterion, passed, round=1):
+        return Verdict("serendipity", item.item_key, criterion, "yes" if passed else "no", passed, "human", "ann",
+                       "v1", round)
+
+    buffer = JudgeBuffer(run.judge_buffer)
+    buffer.add([verdict(target, "unexpectedness", True), verdict(target, "relevance", True),
+                verdict(other, "unexpectedness", True), verdict(other, "relevance", True),
+                verdict(other, "relevance", False, round=2),  # a later round changed its mind
+                verdict(unlabelled, "relevance", True)])  # one criterion only: left out
+    buffer.close()
+    pairs, profiles = build_pairs(dataset, config, run.judge_buffer)
+    human = [(p.user_id, p.chosen_item, p.rejected_item) for p in pairs if p.kind == "human"]
+    assert human == [("u1", "b1", other.extra["item_id"])]
+    assert "u1" in profiles

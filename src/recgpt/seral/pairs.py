@@ -20,6 +20,9 @@ answer is preferred to the "no" answer; on the rejected item's prompt the "no" a
 
 from __future__ import annotations
 
+import re
+from collections import defaultdict
+
 import numpy as np
 
 from recgpt.seral.config import PairsConfig
@@ -102,6 +105,45 @@ def collaborative_pairs(labels: list[SerendipityLabel], profiles: dict[str, Cogn
     return out
 
 
+_KEY = re.compile(r"^user (?P<user>.+) item (?P<item>\S+) #")
+
+
+def human_pairs(buffer_path, rubric_version: str = "v1") -> list[PreferencePair]:
+    """Pairs from people's labels of the serendipity task in the labelling page (``recgpt judge serve --task
+    serendipity``): an item whose every criterion a person passed is chosen against each item of the same
+    user that a person failed on some criterion (``kind`` human). The latest round's label wins."""
+    from pathlib import Path
+
+    from recgpt.judge.buffer import JudgeBuffer
+    from recgpt.judge.rubric import load_rubric
+
+    if buffer_path is None or not Path(buffer_path).exists():
+        return []
+    criteria = set(load_rubric("serendipity", rubric_version).criterion_names)
+    latest: dict[tuple[str, str], tuple[int, bool]] = {}
+    buffer = JudgeBuffer(buffer_path)
+    try:
+        for v in buffer.verdicts(task="serendipity", source="human"):
+            if v.criterion in criteria:
+                key = (v.item_key, v.criterion)
+                if key not in latest or v.round >= latest[key][0]:
+                    latest[key] = (v.round, v.passed)
+    finally:
+        buffer.close()
+    verdicts: dict[str, dict[str, bool]] = defaultdict(dict)
+    for (item_key, criterion), (_, passed) in latest.items():
+        verdicts[item_key][criterion] = passed
+    good: dict[str, list[str]] = defaultdict(list)
+    bad: dict[str, list[str]] = defaultdict(list)
+    for item_key, by_criterion in sorted(verdicts.items()):
+        match = _KEY.match(item_key)
+        if match is None or set(by_criterion) != criteria:
+            continue  # not a seral candidate, or not every criterion labelled
+        (good if all(by_criterion.values()) else bad)[match["user"]].append(match["item"])
+    return [PreferencePair(user, chosen, rejected, "human") for user in sorted(good)
+            for chosen in good[user] for rejected in bad.get(user, [])]
+
+
 def split_pairs(pairs: list[PreferencePair], config: PairsConfig) -> list[PreferencePair]:
     """``split`` = heldout for a seeded ``heldout_share`` of users (all their pairs), train otherwise."""
     for pair in pairs:
@@ -110,9 +152,10 @@ def split_pairs(pairs: list[PreferencePair], config: PairsConfig) -> list[Prefer
     return pairs
 
 
-def build_pairs(dataset, config) -> tuple[list[PreferencePair], dict[str, CognitionProfile]]:
+def build_pairs(dataset, config, buffer_path=None) -> tuple[list[PreferencePair], dict[str, CognitionProfile]]:
     """(pairs, the profiles at ``config.pairs.fold`` they were built on) for a
-    :class:`~recgpt.seral.config.SeralConfig`: log pairs, then collaborative ones."""
+    :class:`~recgpt.seral.config.SeralConfig`: log pairs, collaborative ones, then the human ones of the judge
+    buffer ``buffer_path`` (when given; their users' profiles are added)."""
     from recgpt.seral.candidates import sample_users
     from recgpt.seral.profiles import build_profiles
     from recgpt.seral.truth import UserHistory, item_categories, label_targets
@@ -127,6 +170,12 @@ def build_pairs(dataset, config) -> tuple[list[PreferencePair], dict[str, Cognit
                                                      config.behaviors, users=sorted(keep))}
     pairs = log_pairs(labels, profiles, category, history, pairs_config)
     pairs += collaborative_pairs(labels, profiles, category, pairs_config)
+    human = human_pairs(buffer_path, config.serengpt.rubric_version)
+    missing = sorted({p.user_id for p in human} - set(profiles))
+    if missing:
+        profiles.update({p.user_id: p for p in build_profiles(dataset, pairs_config.fold, category, config.profile,
+                                                              config.behaviors, users=missing)})
+    pairs += [p for p in human if p.user_id in profiles]
     return split_pairs(pairs, pairs_config), profiles
 
 

@@ -104,13 +104,14 @@ def write_json(path: Path, value) -> Path:
 
 
 def write_pairs(run: RunFolder, dataset, config: SeralConfig) -> dict:
-    """SerenGPT's preference pairs -> RUN/seral/pairs.parquet; their counts by kind and split."""
+    """SerenGPT's preference pairs (logs, collaborative, and human labels of RUN/judge/buffer.sqlite) ->
+    RUN/seral/pairs.parquet; their counts by kind and split."""
     from collections import Counter
 
     from recgpt.seral.pairs import build_pairs
     from recgpt.seral.records import PreferencePair
 
-    pairs, profiles = build_pairs(dataset, config)
+    pairs, profiles = build_pairs(dataset, config, run.judge_buffer)
     write_records(run.seral_pairs, pairs, PreferencePair)
     return {"pairs": len(pairs), "users": len({p.user_id for p in pairs}), "profiles": len(profiles),
             "by_kind": dict(Counter(p.kind for p in pairs)), "by_split": dict(Counter(p.split for p in pairs))}
