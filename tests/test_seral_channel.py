@@ -13,7 +13,7 @@ from recgpt.data.store import save_dataset
 from recgpt.llm.fake import FakeBackend
 from recgpt.runfolder import RunFolder
 from recgpt.seral.candidates import items_by_category
-from recgpt.seral.channel import JudgmentCache, channel_candidates, channel_metrics, final_lists, refresh
+from recgpt.seral.channel import CandidatePool, JudgmentCache, channel_metrics, final_lists, refresh
 from recgpt.seral.config import ChannelConfig, SeralConfig
 from recgpt.seral.profiles import build_profiles
 from recgpt.seral.records import Judgment
@@ -44,10 +44,13 @@ def test_channel_candidates_come_from_neighbouring_then_other_never_touched_cate
     dataset = tiny_dataset()
     context = context_of(None, dataset, SeralConfig())
     u1 = {p.user_id: p for p in build_profiles(dataset, "test", context.category, SeralConfig().profile)}["u1"]
-    items = channel_candidates(u1, items_by_category(context.category), context.popularity, 10)
+    pool = CandidatePool(items_by_category(context.category), context.popularity)
     # neighbours B then C, one per category in turn, most popular first; then D; never A (familiar)
-    assert items == ["b2", "c1", "b1", "c2", "d1"]
-    assert channel_candidates(u1, items_by_category(context.category), context.popularity, 2) == ["b2", "c1"]
+    assert pool.of(u1, 10) == ["b2", "c1", "b1", "c2", "d1"]
+    assert pool.of(u1, 2) == ["b2", "c1"]
+    # a retriever's list comes first, its familiar-category items (a1) left out, at most retrieved_limit
+    assert pool.of(u1, 3, ["a1", "d1", "c2"], 1) == ["d1", "b2", "c1"]
+    assert pool.of(u1, 10, ["a1", "d1", "c2"], 2) == ["d1", "c2", "b2", "c1", "b1"]
 
 
 def _with_extra_event(dataset: Dataset, user: str, item: str) -> Dataset:
@@ -65,9 +68,9 @@ def test_a_profile_change_invalidates_exactly_that_users_cached_judgments(tmp_pa
     def job(dataset):
         context = context_of(None, dataset, config, backend)
         profiles = build_profiles(dataset, "test", context.category, config.profile)
-        by_category = items_by_category(context.category)
+        pool = CandidatePool(items_by_category(context.category), context.popularity)
         scorer = build_scorer("serengpt.v1", context)
-        return refresh(cache, profiles, scorer, lambda p: channel_candidates(p, by_category, context.popularity, 3))
+        return refresh(cache, profiles, scorer, lambda p: pool.of(p, 3))
 
     first = job(tiny_dataset())
     assert first == {"users": 6, "refreshed": 6, "kept": 0, "judgments": backend.calls}
@@ -116,3 +119,28 @@ def test_channel_metrics_count_new_category_slots_and_serendipitous_hits():
                               "serendipitous_users": 1}
     assert out["with"] == {"users": 2, "exposure_ratio": 0.5, "serendipity_hit@2": 1.0, "recall@2": 1.0,
                            "serendipitous_users": 1}
+
+
+def test_the_channel_takes_tags_only_retrieval_candidates_when_the_run_has_a_retriever(tmp_path):
+    from recgpt.retrieval.config import TARConfig
+    from recgpt.retrieval.synthetic import PLANTED_TAR_SETTINGS
+    from recgpt.retrieval.tar import TARRecommender
+    from recgpt.seral.runner import tag_retrieval
+
+    run = RunFolder(tmp_path / "run")
+    dataset = tiny_dataset()
+    save_dataset(dataset, run.data)
+    assert tag_retrieval(run, ["u1"], 5) == {}  # no retriever: neighbours only
+    settings = PLANTED_TAR_SETTINGS | {"epochs": 2}
+    TARRecommender(TARConfig(**settings)).fit(dataset.train_plus_dev(), "test").save(run.retriever)
+    retrieved = tag_retrieval(run, ["u1", "u3"], 5)
+    assert set(retrieved) == {"u1", "u3"} and all(retrieved.values())
+    assert not {"a1", "a2"} & set(retrieved["u1"])  # the history is excluded
+    config = SeralConfig.from_dict({"channel": {"list_size": 3, "quota": 1, "per_user": 2, "tag_share": 0.5}})
+    out = run_channel(run, dataset, config)
+    assert out["tag_retrieval"] is True
+    cache = JudgmentCache(run.seral_judgments)
+    u1 = {j.item_id for j in cache.judgments("u1", "popular-new.v1")}
+    cache.close()
+    first_new = next(i for i in retrieved["u1"] if i[0] != "a")  # u1 touched only category A
+    assert first_new in u1 and len(u1) == 2

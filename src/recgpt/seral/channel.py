@@ -2,13 +2,14 @@
 per (user, profile version, item), and a final list that reserves a quota of slots for them.
 
     cache = JudgmentCache(run.seral_judgments)
-    stats = refresh(cache, profiles, scorer, candidates)     # only users whose profile version changed
+    stats = refresh(cache, profiles, scorer, CandidatePool(by_category, popularity).of)   # changed users only
     slots = final_lists(base, cache.best(users, scorer.name, quota), config, category, profiles)
     channel_metrics(slots, base, labels, profiles, category, config)
 
-Candidates come from outside the user's history categories: the most popular items of the profile's
-neighbouring never-touched categories first (one per category in turn), then of any other never-touched
-category. The final list keeps the base retriever's top ``list_size - quota`` items and puts the
+Candidates come from outside the user's history categories: first (when the run has a trained retriever) the
+items of tags-only retrieval (the TAR at beta 0, queried by the user's tags) that fall in never-touched
+categories, up to ``tag_share`` of them; then the most popular items of the profile's neighbouring
+never-touched categories (one per category in turn), then of any other never-touched category. The final list keeps the base retriever's top ``list_size - quota`` items and puts the
 best-scored candidates (score >= ``min_score``, not already listed) in the reserved slots at its end; slots
 left unfilled go back to the base list's next items.
 """
@@ -71,23 +72,38 @@ class JudgmentCache:
         self.db.close()
 
 
-def channel_candidates(profile: CognitionProfile, by_category: dict[str, list[str]], popularity: dict[str, int],
-                       limit: int) -> list[str]:
-    """Up to ``limit`` items of never-touched categories: the neighbours' most popular items first, taken one
-    per category in turn, then the other new categories' (most popular first)."""
-    familiar = set(profile.familiar)
-    ranked = {c: sorted(items, key=lambda i: (-popularity.get(i, 0), i)) for c, items in by_category.items()}
-    out: list[str] = []
-    queues = [list(ranked.get(c, [])) for c in profile.neighbours]
-    while len(out) < limit and any(queues):
-        for q in queues:
-            if q and len(out) < limit:
-                out.append(q.pop(0))
-    if len(out) < limit:
-        near = set(profile.neighbours)
-        rest = [i for c, items in ranked.items() if c not in familiar and c not in near for i in items]
-        out += sorted(rest, key=lambda i: (-popularity.get(i, 0), i))[: limit - len(out)]
-    return out
+class CandidatePool:
+    """The channel's candidate source over a catalog: ``CandidatePool(by_category, popularity).of(profile, limit)``
+    gives up to ``limit`` items of never-touched categories: the first ``retrieved_limit`` of ``retrieved`` (a
+    retriever's list, best first) that are of such categories, then the neighbours' most popular items, taken
+    one per category in turn, then the other new categories' (most popular first)."""
+
+    def __init__(self, by_category: dict[str, list[str]], popularity: dict[str, int]):
+        def key(item: str):
+            return -popularity.get(item, 0), item
+
+        self.ranked = {c: sorted(items, key=key) for c, items in by_category.items()}
+        self.category = {i: c for c, items in by_category.items() for i in items}
+        self.by_popularity = sorted(self.category, key=key)
+
+    def of(self, profile: CognitionProfile, limit: int, retrieved=(), retrieved_limit: int = 0) -> list[str]:
+        familiar = set(profile.familiar)
+        out = [i for i in retrieved if i in self.category and self.category[i] not in familiar][:retrieved_limit]
+        taken = set(out)
+        queues = [[i for i in self.ranked.get(c, []) if i not in taken] for c in profile.neighbours]
+        while len(out) < limit and any(queues):
+            for q in queues:
+                if q and len(out) < limit:
+                    out.append(q.pop(0))
+        if len(out) < limit:
+            skip = familiar | set(profile.neighbours)
+            taken = set(out)
+            for item in self.by_popularity:
+                if len(out) >= limit:
+                    break
+                if self.category[item] not in skip and item not in taken:
+                    out.append(item)
+        return out
 
 
 def refresh(cache: JudgmentCache, profiles: list[CognitionProfile], scorer, candidates) -> dict[str, int]:

@@ -92,7 +92,11 @@ class ChannelConfig(StrictConfig):
     quota: int = Field(2, ge=0, description="slots reserved for the best serendipitous candidates")
     base: str = Field("popular", description="the registered retriever giving the rest of the list")
     scorer: str = Field("popular-new.v1", description="the registered seral scorer that judges candidates")
-    per_user: int = Field(20, ge=1, description="candidates judged per user (neighbouring categories first)")
+    per_user: int = Field(20, ge=1, description="candidates judged per user (tags-only retrieval, then "
+                                                "neighbouring categories)")
+    tag_share: float = Field(0.5, ge=0, le=1, description="share of the candidates from tags-only retrieval (the "
+                                                          "run's trained retriever at beta 0, the run's tags or "
+                                                          "title tags) when RUN/retriever has one")
     min_score: float = Field(0.5, description="a candidate fills a reserved slot only when scored at least this")
     max_users: int | None = Field(None, ge=1, description="a seeded sample of users (None: every one)")
     seed: int = 0

@@ -155,11 +155,26 @@ def base_lists(dataset, config: SeralConfig, users: list[str]) -> dict[str, list
     return {u: [i for i in row if i] for u, row in zip(recs.user_ids, recs.item_ids)}
 
 
+def tag_retrieval(run: RunFolder, users: list[str], k: int) -> dict[str, list[str]]:
+    """User -> the top ``k`` items of tags-only retrieval (the run's trained retriever at beta 0, queried by the
+    run's passing tags, else the titles of the user's last items); {} when the run has no trained retriever."""
+    from recgpt.retrieval.saved import SAVED_MODEL, load_model
+
+    if not (run.retriever / SAVED_MODEL).exists():
+        return {}
+    from recgpt.retrieval.fusion import load_tag_table
+
+    model = load_model(run.retriever)
+    tags = load_tag_table(run.tags) if run.tags.exists() else None
+    recs = model.recommend(users, k=k, tags=tags, beta=0.0)
+    return {u: [i for i in row if i] for u, row in zip(recs.user_ids, recs.item_ids)}
+
+
 def run_channel(run: RunFolder, dataset, config: SeralConfig, backend=None) -> dict:
     """The nearline batch job and the final lists of the labelled users -> RUN/seral/judgments.sqlite,
     RUN/seral/channel.parquet and RUN/seral/channel.json (with vs without the channel)."""
     from recgpt.seral.candidates import items_by_category, sample_users
-    from recgpt.seral.channel import JudgmentCache, channel_candidates, channel_metrics, final_lists, refresh
+    from recgpt.seral.channel import CandidatePool, JudgmentCache, channel_metrics, final_lists, refresh
     from recgpt.seral.records import ChannelSlot
     from recgpt.seral.scorers import build_scorer
 
@@ -168,12 +183,14 @@ def run_channel(run: RunFolder, dataset, config: SeralConfig, backend=None) -> d
     labels = [lab for lab in labels_of(run, dataset, config) if lab.user_id in profiles]
     users = sample_users([lab.user_id for lab in labels], channel.max_users, channel.seed)
     context = context_of(run, dataset, config, backend)
-    by_category = items_by_category(context.category)
+    pool = CandidatePool(items_by_category(context.category), context.popularity)
+    retrieved = tag_retrieval(run, users, channel.per_user * 5)
+    tag_limit = int(round(channel.tag_share * channel.per_user)) if retrieved else 0
     scorer = build_scorer(channel.scorer, context)
     cache = JudgmentCache(run.seral_judgments)
     try:
         stats = refresh(cache, [profiles[u] for u in users], scorer,
-                        lambda p: channel_candidates(p, by_category, context.popularity, channel.per_user))
+                        lambda p: pool.of(p, channel.per_user, retrieved.get(p.user_id, []), tag_limit))
         judged = {u: cache.judgments(u, scorer.name) for u in users}
     finally:
         cache.close()
@@ -183,6 +200,7 @@ def run_channel(run: RunFolder, dataset, config: SeralConfig, backend=None) -> d
     write_records(run.seral_channel, slots, ChannelSlot)
     chosen = set(users)
     out = {"scorer": scorer.name, "base": channel.base, "quota": channel.quota, "list_size": channel.list_size,
+           "tag_retrieval": bool(retrieved),
            "refresh": stats, **channel_metrics(slots, base, [lab for lab in labels if lab.user_id in chosen],
                                                 profiles, context.category, channel.list_size)}
     write_json(run.seral_channel_metrics, out)
