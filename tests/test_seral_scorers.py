@@ -113,3 +113,15 @@ def test_offline_metrics_skip_a_set_without_exactly_one_target():
     judged = [Judgment("u", "v", "x", "s", 0.9, "yes"), Judgment("u", "v", "y", "s", 0.1, "no")]
     assert offline_metrics(rows, judged)["hit@1"] == 1.0
     assert offline_metrics(rows[1:], judged[1:])["users"] == 0
+
+
+def test_a_run_evaluated_at_another_granularity_never_reads_the_earlier_tables(tiny, tmp_path):
+    from recgpt.data.store import save_dataset
+    from recgpt.seral.records import SerendipityLabel, read_records
+
+    run = RunFolder(tmp_path / "run")
+    save_dataset(tiny, run.data)
+    leaf = evaluate_offline(run, tiny, SeralConfig.from_dict({"granularity": "leaf"}), ["random.v1"])
+    category = evaluate_offline(run, tiny, SeralConfig(), ["random.v1"])
+    assert (leaf["candidates"]["sets"], category["candidates"]["sets"]) == (3, 1)  # u1, u2, u5 against u1 only
+    assert sum(lab.serendipitous for lab in read_records(run.seral_truth, SerendipityLabel)) == 1

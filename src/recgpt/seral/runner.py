@@ -61,15 +61,14 @@ def write_profiles(run: RunFolder, dataset, config: SeralConfig) -> list[Cogniti
 
 
 def profiles_of(run: RunFolder, dataset, config: SeralConfig) -> dict[str, CognitionProfile]:
-    """The run's profiles (built and written when absent), by user."""
-    profiles = (read_records(run.seral_profiles, CognitionProfile) if run.seral_profiles.exists()
-                else write_profiles(run, dataset, config))
-    return {p.user_id: p for p in profiles}
+    """The profiles of this configuration, by user (rebuilt and written each time: a few seconds, and a table
+    left by another granularity or fold is never read as this one's)."""
+    return {p.user_id: p for p in write_profiles(run, dataset, config)}
 
 
 def labels_of(run: RunFolder, dataset, config: SeralConfig) -> list[SerendipityLabel]:
-    return (read_records(run.seral_truth, SerendipityLabel) if run.seral_truth.exists()
-            else write_truth(run, dataset, config))
+    """The ground truth of this configuration (rebuilt and written each time, as :func:`profiles_of`)."""
+    return write_truth(run, dataset, config)
 
 
 def evaluate_offline(run: RunFolder, dataset, config: SeralConfig, scorers: list[str], backend=None) -> dict:
