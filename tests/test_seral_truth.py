@@ -89,3 +89,11 @@ def test_the_cli_labels_profiles_and_evaluates_a_run(tmp_path):
     assert result.exit_code != 0 and "unknown seral scorer 'nope.v1'" in result.output
     result = cli.invoke(app, ["seral", "truth", "--run", str(run.root), "--set", "channel.base=nope"])
     assert result.exit_code == 2 and "unknown retriever 'nope'" in result.output
+
+
+def test_serengpt_keeps_the_torch_engine_when_only_its_options_are_set():
+    config = load_block(SeralConfig, None, "seral", settings=["serengpt.llm.options.torch.batch_size=8"])
+    assert config.serengpt.llm.backend == "torch" and config.serengpt.llm.options["torch"]["batch_size"] == 8
+    assert SeralConfig().serengpt.llm.backend == "torch"
+    named = load_block(SeralConfig, None, "seral", settings=["serengpt.llm.backend=fake"])
+    assert named.serengpt.llm.backend == "fake"

@@ -12,7 +12,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
@@ -52,6 +52,15 @@ class SerenGPTConfig(StrictConfig):
     max_tokens: int = Field(96, ge=16, description="answer budget per judgment")
     reason_chars: int = Field(120, ge=8, description="cap on the reason in the answer schema")
     adapter: str | None = Field(None, description="a LoRA adapter of an aligned SerenGPT (seral train's output)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _torch_unless_named(cls, raw: Any) -> Any:
+        """An ``llm`` block that names no backend (``--set serengpt.llm.options.torch.batch_size=8``) keeps the
+        torch engine, SerenGPT's default (the runtime's own default is llama-cpp)."""
+        if isinstance(raw, dict) and isinstance(raw.get("llm"), dict) and "backend" not in raw["llm"]:
+            raw = {**raw, "llm": {**raw["llm"], "backend": "torch"}}
+        return raw
 
 
 class PairsConfig(StrictConfig):
