@@ -144,3 +144,23 @@ def test_the_channel_takes_tags_only_retrieval_candidates_when_the_run_has_a_ret
     cache.close()
     first_new = next(i for i in retrieved["u1"] if i[0] != "a")  # u1 touched only category A
     assert first_new in u1 and len(u1) == 2
+
+
+def test_the_report_section_shows_the_offline_and_channel_figures(tmp_path):
+    from recgpt.pipeline.report_seral import seral_blocks
+
+    assert seral_blocks(None, None) == []
+    run = RunFolder(tmp_path / "run")
+    dataset = tiny_dataset()
+    save_dataset(dataset, run.data)
+    from recgpt.seral.runner import evaluate_offline
+
+    offline = evaluate_offline(run, dataset, SeralConfig.from_dict({"candidates": {"size": 3}}), ["random.v1"])
+    channel = run_channel(run, dataset, SeralConfig.from_dict({"channel": {"list_size": 3, "quota": 1}}))
+    blocks = seral_blocks(offline, channel)
+    tables = [b for b in blocks if hasattr(b, "rows")]
+    assert tables[0].rows[0][:2] == ["random.v1", "1"]
+    assert [row[0] for row in tables[1].rows] == ["exposure ratio (new-category slots)",
+                                                  "serendipity hit rate @3", "Recall@3"]
+    assert tables[1].rows[0][1:] == [f"{channel['without']['exposure_ratio']:.4f}",
+                                     f"{channel['with']['exposure_ratio']:.4f}"]

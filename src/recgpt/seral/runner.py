@@ -8,9 +8,7 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
+from recgpt.pipeline.artifacts import write_json
 from recgpt.runfolder import RunFolder
 from recgpt.seral.config import SeralConfig
 from recgpt.seral.records import Candidate, CognitionProfile, SerendipityLabel, read_records, write_records
@@ -94,12 +92,6 @@ def evaluate_offline(run: RunFolder, dataset, config: SeralConfig, scorers: list
             out["scorers"][scorer.name]["adapter"] = config.serengpt.adapter
     write_json(run.seral_offline, out)
     return out
-
-
-def write_json(path: Path, value) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(value, indent=1) + "\n")
-    return path
 
 
 def write_pairs(run: RunFolder, dataset, config: SeralConfig) -> dict:
