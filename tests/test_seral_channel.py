@@ -62,7 +62,8 @@ def _with_extra_event(dataset: Dataset, user: str, item: str) -> Dataset:
 
 def test_a_profile_change_invalidates_exactly_that_users_cached_judgments(tmp_path):
     config = SeralConfig.from_dict({"serengpt": {"llm": {"backend": "fake", "progress": False}}})
-    backend = FakeBackend(lambda prompt: json.dumps({"reason": "new", "verdict": "yes" if "item d1" in prompt else "no"}))
+    backend = FakeBackend(lambda prompt: json.dumps({"reason": "new",
+                                                     "verdict": "yes" if "item d1" in prompt else "no"}))
     cache = JudgmentCache(tmp_path / "judgments.sqlite")
 
     def job(dataset):

@@ -17,7 +17,8 @@ def test_log_pairs_take_the_real_serendipitous_item_against_new_and_familiar_one
     config = SeralConfig.from_dict({"pairs": {"collaborative_users": 0, "heldout_share": 0}})
     pairs, profiles = build_pairs(tiny_dataset(), config)
     # at the dev fold only u4 (history a1) has a next item, c2, and category C is new to u4
-    assert {(p.user_id, p.chosen_item, p.kind) for p in pairs} == {("u4", "c2", "new-not-taken"), ("u4", "c2", "familiar")}
+    assert {(p.user_id, p.chosen_item, p.kind) for p in pairs} == {("u4", "c2", "new-not-taken"),
+                                                                    ("u4", "c2", "familiar")}
     by_kind = {p.kind: p.rejected_item for p in pairs}
     assert by_kind["familiar"] == "a2"  # the one unseen item of u4's familiar category A
     assert by_kind["new-not-taken"] in {"b1", "b2", "d1"}  # a new category, not C, not taken

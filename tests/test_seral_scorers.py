@@ -10,7 +10,6 @@ from seral_helpers import tiny_dataset
 from suites.seral_scorer import SeralScorerContract
 
 from recgpt import registry
-from recgpt.llm.config import LLMConfig
 from recgpt.llm.fake import FakeBackend
 from recgpt.runfolder import RunFolder
 from recgpt.seral.candidates import candidate_sets

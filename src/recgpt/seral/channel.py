@@ -9,7 +9,8 @@ per (user, profile version, item), and a final list that reserves a quota of slo
 Candidates come from outside the user's history categories: first (when the run has a trained retriever) the
 items of tags-only retrieval (the TAR at beta 0, queried by the user's tags) that fall in never-touched
 categories, up to ``tag_share`` of them; then the most popular items of the profile's neighbouring
-never-touched categories (one per category in turn), then of any other never-touched category. The final list keeps the base retriever's top ``list_size - quota`` items and puts the
+never-touched categories (one per category in turn), then of any other never-touched category. The final
+list keeps the base retriever's top ``list_size - quota`` items and puts the
 best-scored candidates (score >= ``min_score``, not already listed) in the reserved slots at its end; slots
 left unfilled go back to the base list's next items.
 """

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import shutil
 import time
 from contextlib import contextmanager
@@ -29,7 +28,6 @@ from typing import Any
 from recgpt.alignment.trainer import TrainingError, TrainingResult
 from recgpt.seral.config import IPOConfig
 
-log = logging.getLogger("recgpt.seral")
 MANIFEST = "manifest.json"
 
 

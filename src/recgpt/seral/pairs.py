@@ -202,7 +202,9 @@ def dpo_rows(pairs: list[PreferencePair], profiles: dict[str, CognitionProfile],
         for item, good in ((pair.chosen_item, "yes"), (pair.rejected_item, "no")):
             bad = "no" if good == "yes" else "yes"
             cat = category.get(item, "unknown")
-            rows.append({"prompt": [{"role": "user", "content": render(profile, item)}],
-                         "chosen": [{"role": "assistant", "content": answer_text(good, reasons(cat, good, pair.kind))}],
-                         "rejected": [{"role": "assistant", "content": answer_text(bad, reasons(cat, bad, pair.kind))}]})
+            def answer(verdict: str) -> list[dict[str, str]]:
+                return [{"role": "assistant", "content": answer_text(verdict, reasons(cat, verdict, pair.kind))}]
+
+            rows.append({"prompt": [{"role": "user", "content": render(profile, item)}], "chosen": answer(good),
+                         "rejected": answer(bad)})
     return rows
