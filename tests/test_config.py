@@ -24,7 +24,7 @@ def test_reading_every_configuration_imports_nothing_heavy():
 import json, sys
 from recgpt.pipeline.config import load_config
 import recgpt.judge.config, recgpt.data.config, recgpt.behavior.config, recgpt.stages.config, recgpt.retrieval.config
-import recgpt.executors.config
+import recgpt.executors.config, recgpt.seral.config
 for path in ("configs/amazon-office.yaml", "configs/taobao.yaml"):
     load_config(path)
 load_config(None, {{"executor.name": "ray", "executor.address": "auto"}})

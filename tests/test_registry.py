@@ -13,7 +13,7 @@ from recgpt.registry import Registry, RegistryError
 
 def test_every_extension_point_lists_versioned_names():
     assert set(registry.REGISTRIES) == {"backends", "retrievers", "indexes", "loaders", "executors", "trainers",
-                                       "subtasks"}
+                                       "subtasks", "seral_scorers"}
     for reg in registry.REGISTRIES.values():
         for name in reg.names():
             family, version = registry.split_name(name)

@@ -204,9 +204,17 @@ subtasks = Registry("curriculum subtask builder", "recgpt.subtasks", {
     "stage-set.v1": "recgpt.alignment.subtasks:stage_set",
 })
 
+#: Scorers of seral's serendipity candidates (``score(pairs) -> judgments``), each passing
+#: tests/suites/seral_scorer.py.
+seral_scorers = Registry("seral scorer", "recgpt.seral_scorers", {
+    "popular-new.v1": "recgpt.seral.scorers:PopularNewScorer",
+    "random.v1": "recgpt.seral.scorers:RandomScorer",
+    "serengpt.v1": "recgpt.seral.serengpt:SerenGPTScorer",
+})
+
 REGISTRIES: dict[str, Registry] = {
     "backends": backends, "retrievers": retrievers, "indexes": indexes, "loaders": loaders,
-    "executors": executors, "trainers": trainers, "subtasks": subtasks,
+    "executors": executors, "trainers": trainers, "subtasks": subtasks, "seral_scorers": seral_scorers,
 }
 
 

@@ -30,6 +30,14 @@ commands and the report find each other's tables.
       alignment/sets/<task>-teacher.parquet, models/<task>-teacher/     distillation (pre-alignment)
       alignment/sets/<task>-self-r<N>.parquet, models/<task>-self-r<N>/ self-training round N
       alignment/loop.json, loop.md     `recgpt align loop`: finished steps (fingerprints, figures) and report
+      seral/truth.parquet              serendipity ground truth: each user's held-out next item, serendipitous or not
+      seral/profiles.parquet           cognition profiles (long-term, recent, neighbouring never-touched categories)
+      seral/candidates.parquet         offline candidate sets (the real serendipitous item + new-category items)
+      seral/offline.json               Hit@1 / NDCG@3 of each scorer on the candidate sets
+      seral/pairs.parquet              SerenGPT's preference pairs (logs + collaborative data intervention)
+      seral/models/<name>/             an IPO-aligned SerenGPT (adapter/ and manifest.json)
+      seral/judgments.sqlite           the nearline channel's cached judgments per (user, profile version, item)
+      seral/channel.parquet            final lists with the reserved serendipity slots; channel.json their figures
       report/                          report.md, report.html and figures/
       serve/vectors.safetensors        `recgpt serve`'s start-up cache of tag and interest vectors
 """
@@ -305,6 +313,48 @@ class RunFolder:
     def loop_report(self) -> Path:
         """``RUN/alignment/loop.md``: the alignment loop's report (pass rates per step, sets, adapters, time)."""
         return self.alignment / "loop.md"
+    # ------------------------------------------------------------------ seral
+    @property
+    def seral(self) -> Path:
+        return self.root / "seral"
+
+    @property
+    def seral_truth(self) -> Path:
+        """user_id, item_id, fold, category, serendipitous, history_items, history_categories."""
+        return self.seral / "truth.parquet"
+
+    @property
+    def seral_profiles(self) -> Path:
+        return self.seral / "profiles.parquet"
+
+    @property
+    def seral_candidates(self) -> Path:
+        return self.seral / "candidates.parquet"
+
+    @property
+    def seral_offline(self) -> Path:
+        return self.seral / "offline.json"
+
+    @property
+    def seral_pairs(self) -> Path:
+        return self.seral / "pairs.parquet"
+
+    def seral_model(self, name: str) -> Path:
+        """``RUN/seral/models/<name>/``: an IPO-aligned SerenGPT adapter with its manifest."""
+        return self.seral / "models" / name
+
+    @property
+    def seral_judgments(self) -> Path:
+        return self.seral / "judgments.sqlite"
+
+    @property
+    def seral_channel(self) -> Path:
+        """user_id, rank, item_id, channel (base | serendipity), score of every final list."""
+        return self.seral / "channel.parquet"
+
+    @property
+    def seral_channel_metrics(self) -> Path:
+        return self.seral / "channel.json"
 
     # ------------------------------------------------------------------ serving
     @property

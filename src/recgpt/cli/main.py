@@ -48,7 +48,7 @@ def _root(
 
 
 # Modules under recgpt.cli that define register(app). Order is the order of `recgpt --help`.
-COMMAND_MODULES = ["data", "llm", "stages", "retrieval", "judge", "align", "pipeline", "serve", "plugins"]
+COMMAND_MODULES = ["data", "llm", "stages", "retrieval", "judge", "align", "seral", "pipeline", "serve", "plugins"]
 
 for _name in COMMAND_MODULES:
     importlib.import_module(f"recgpt.cli.{_name}").register(app)

@@ -21,6 +21,8 @@ from recgpt.llm.config import LLMConfig
 TASKS = ("interests", "tags", "explanations")
 #: Judge tasks over inputs rather than stage outputs: logged behaviors before they become training targets.
 PURIFICATION_TASKS = ("behaviors",)
+#: Judge tasks of other areas, graded with their own rubric: seral's serendipity of a candidate for a profile.
+AREA_TASKS = ("serendipity",)
 
 
 class RebalanceConfig(StrictConfig):
@@ -60,7 +62,9 @@ class JudgeConfig(StrictConfig):
     llm: LLMConfig = Field(default_factory=LLMConfig, description="the judge's model (any backend)")
     executor: ExecutorConfig = Field(default_factory=ExecutorConfig, description="where the judge's calls run: "
                                      "this process (local) or a Ray cluster (ray)")
-    tasks: list[Literal["interests", "tags", "explanations"]] = Field(default_factory=lambda: list(TASKS))
+    tasks: list[Literal["interests", "tags", "explanations", "serendipity"]] = Field(
+        default_factory=lambda: list(TASKS), description="the tasks graded and labelled (serendipity: seral's "
+                                                         "candidates, after `recgpt seral evaluate`)")
     rubric_version: str = Field("v1", description="rubric files src/recgpt/judge/rubrics/<task>/*.<version>.yaml")
     template_version: str | None = Field(None, description="judge prompt template version, None = latest")
     sample_per_task: int | None = Field(None, ge=1, description="grade a seeded sample of each task's outputs")

@@ -146,7 +146,33 @@ def load_explanation_items(run: RunFolder, max_context_chars: int = 1500) -> lis
     return items
 
 
-LOADERS = {"interests": load_interest_items, "tags": load_tag_items, "explanations": load_explanation_items}
+def load_serendipity_items(run: RunFolder, max_context_chars: int = 1500) -> list[JudgeItem]:
+    """seral's candidate items (``RUN/seral/candidates.parquet``), each with its user's cognition profile
+    (``profiles.parquet``): is the item serendipitous for this user? The key names the user and the item, so
+    human labels become SerenGPT preference pairs (:func:`recgpt.seral.pairs.human_pairs`)."""
+    from recgpt.seral.records import CognitionProfile
+
+    infos = _item_infos(run)
+    profiles = {str(r["user_id"]): CognitionProfile(**r) for r in _rows(run.seral_profiles)}
+    items = []
+    for r in _rows(run.seral_candidates):
+        user, item_id = str(r["user_id"]), str(r["item_id"])
+        if user not in profiles:
+            continue
+        text = profiles[user].text()
+        context = {"Stable interests": text["long_term"], "Recent interests": text["recent"],
+                   "Recent items": clip(text["recent_items"], max_context_chars),
+                   "Nearby categories never bought": text["neighbours"]}
+        info = infos.get(item_id, {})
+        items.append(JudgeItem(
+            task="serendipity", item_key=f"user {user} item {item_id}", context=context,
+            output={"item": clip(str(info.get("title") or item_id), 200), "category": str(r["category"])},
+            extra={"user_id": user, "item_id": item_id}))
+    return items
+
+
+LOADERS = {"interests": load_interest_items, "tags": load_tag_items, "explanations": load_explanation_items,
+           "serendipity": load_serendipity_items}
 
 
 def load_items(run: RunFolder, tasks: tuple[str, ...] | list[str] = tuple(LOADERS),

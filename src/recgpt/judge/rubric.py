@@ -17,7 +17,7 @@ from typing import Any
 from recgpt.errors import UnknownNameError
 from recgpt.errors import RecgptError
 from recgpt.config import read_yaml_mapping
-from recgpt.judge.config import PURIFICATION_TASKS, TASKS
+from recgpt.judge.config import AREA_TASKS, PURIFICATION_TASKS, TASKS
 
 RUBRIC_DIR = Path(__file__).parent / "rubrics"
 RULE_CRITERION = "rule_checks"
@@ -127,8 +127,9 @@ def load_criterion(task: str, name: str, version: str, root: Path = RUBRIC_DIR) 
 @lru_cache(maxsize=32)
 def load_rubric(task: str, version: str = "v1", root: Path = RUBRIC_DIR) -> Rubric:
     """The rubric of ``task`` at ``version`` (e.g. "v1"), with its criteria in the order the task file lists."""
-    if task not in TASKS + PURIFICATION_TASKS:
-        raise RubricError(f"unknown judge task {task!r}; known tasks: {', '.join(TASKS + PURIFICATION_TASKS)}")
+    known = TASKS + PURIFICATION_TASKS + AREA_TASKS
+    if task not in known:
+        raise RubricError(f"unknown judge task {task!r}; known tasks: {', '.join(known)}")
     path = root / task / f"task.{version}.yaml"
     raw = _read_yaml(path)
     criteria = tuple(load_criterion(task, str(name), version, root) for name in _require(raw, "criteria", path))

@@ -24,6 +24,7 @@ from recgpt.executors.config import ExecutorConfig
 from recgpt.judge.config import JudgeConfig
 from recgpt.llm.config import LLMConfig
 from recgpt.retrieval.config import BETA_GRID, RetrieverSearchConfig, TARConfig
+from recgpt.seral.config import SeralConfig
 from recgpt.stages.config import ExplanationsConfig, InterestsConfig, PhiConfig, TagEvalConfig, TagsConfig
 
 
@@ -100,6 +101,7 @@ class PipelineConfig(StrictConfig):
     judge: JudgeConfig = Field(default_factory=JudgeConfig, description="the judge of the main job: with "
                                "judge.run_filter it grades the interests and tags right after their stages and only "
                                "passing ones go downstream")
+    seral: SeralConfig = Field(default_factory=SeralConfig, description="serendipity (recgpt seral ...)")
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
 
     @model_validator(mode="after")

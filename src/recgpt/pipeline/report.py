@@ -15,6 +15,7 @@ import yaml
 
 from recgpt.pipeline import plots
 from recgpt.pipeline.report_alignment import alignment_blocks, judge_blocks
+from recgpt.pipeline.report_seral import seral_blocks
 from recgpt.pipeline.artifacts import METHODS, read_json, read_rows
 from recgpt.errors import MissingInputError
 from recgpt.registry import family_of
@@ -342,6 +343,7 @@ def build_report(root: Path) -> tuple[Path, Path]:
     blocks += tag_eval_blocks(read_json(run.tag_eval), fig_dir)
     blocks += alignment_blocks(read_json(run.alignment_summary), read_json(run.table5), fig_dir)
     blocks += judge_blocks(read_json(run.judge_pass_rates.with_suffix(".json")), read_json(run.stages_state, {}))
+    blocks += seral_blocks(read_json(run.seral_offline), read_json(run.seral_channel_metrics))
     blocks += llm_stat_blocks(run)
     blocks += coverage_blocks(read_json(run.stages_state, {}))
     blocks += case_study_blocks(run, k_show=5)
