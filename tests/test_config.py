@@ -76,7 +76,7 @@ def test_set_flags_change_any_key_after_the_file_and_a_misspelt_one_is_an_error(
                           "alignment.enabled=false"])
     assert config.alignment.incremental.max_users == 600 and config.alignment.trainer.epochs == 2.0
     assert config.evaluation.sample_users == 4 and not config.alignment.enabled
-    assert load_config(ROOT / "configs" / "amazon-office.yaml").alignment.enabled  # the demo fine-tunes
+    assert not load_config(ROOT / "configs" / "amazon-office.yaml").alignment.enabled  # make demo ALIGN_USERS=N
     with pytest.raises(ConfigError, match="max_user"):
         load_config(ROOT / "configs" / "amazon-office.yaml", settings=["alignment.incremental.max_user=600"])
     with pytest.raises(ConfigError, match="KEY=VALUE"):
