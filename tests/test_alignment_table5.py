@@ -122,3 +122,35 @@ def test_downstream_retrieval_ranks_with_each_models_tags_on_the_users_both_mode
     assert "Recall@2" in Table5([1], 3, downstream=out).as_markdown()
     none = downstream.downstream_retrieval(fake, dataset, {"bad": bad}, ["u3"], 0.5, [1], 1)
     assert none == {"users": 0, "beta": 0.5, "k": 1}
+
+
+def test_answer_quality_has_the_known_figures():
+    from recgpt.alignment.evaluate import answer_quality
+
+    tags = _tags(("u1", "gel pens", "Pens", True), ("u1", "Gel Pens", "Pens", True),  # one distinct tag
+                 ("u1", "spiral notebook", "Notebooks", True), ("u2", "calculator", "Calculators", True),
+                 ("u3", "stuff", None, False))
+    quality = answer_quality(tags, {"calls": 4, "failed_calls": 1}, {"completion_tokens": 100}, ["u1", "u2", "u3"],
+                             6.0, None)
+    assert quality["valid_json"] == 0.75 and quality["pass_rate"] == 0.8
+    assert quality["tags_per_user"] == pytest.approx(3 / 3) and quality["tokens_per_answer"] == 25.0
+    assert quality["seconds_per_user"] == 2.0 and quality["adapter"] is None
+
+
+def test_a_model_already_answered_is_not_asked_again(tmp_path, leaves):
+    """The pipeline passes the tags stage's tuned answers: Table 5 ranks them without loading the model (the
+    adapter path here does not exist, so asking it would fail)."""
+    from recgpt.alignment.config import Table5Config
+    from recgpt.alignment.evaluate import evaluate_tag_models
+    from recgpt.runfolder import RunFolder
+    from recgpt.stages.postchecks import EmbeddingCache
+
+    dataset = tiny_dataset()
+    tags = _tags(("u1", "gel pens", "Pens", True), ("u3", "spiral notebook", "Notebooks", True))
+    quality = {"valid_json": 1.0, "pass_rate": 1.0}
+    table, tables = evaluate_tag_models(
+        RunFolder(tmp_path), dataset, None, None, None, {"tuned": tmp_path / "no-such-adapter"}, ["u1", "u2", "u3"],
+        Table5Config(ks=[1, 2], leaves=4), tmp_path / "cache.sqlite", answered={"tuned": (tags, quality)},
+        vectors=EmbeddingCache(fake_embed))
+    assert tables["tuned"] is tags and table.models["tuned"] == quality
+    assert table.rows["tuned"] == hit_table({"tuned": tags}, dataset, ["u1", "u2", "u3"], [1, 2], leaves)["tuned"]

@@ -127,7 +127,10 @@ def test_the_tags_stage_answers_with_the_tuned_adapter_and_table5_compares_it(ti
     tag_models = {u["model"] for u in usage if u["task"] == "tags"}
     assert not tag_models or all("+lora@" in m for m in tag_models)  # the tags stage used the tuned adapter
     table5 = json.loads((run_dir / "alignment" / "table5.json").read_text())
-    assert table5["users"] == len(sample)
+    asked = sample & set(pq.read_table(run_dir / "stages" / "interests.parquet").column("user_id").to_pylist())
+    assert table5["users"] == len(asked)  # the sampled users the tags stage asked
+    tags_summary = json.loads((run_dir / "stages" / "tags_summary.json").read_text())
+    assert table5["models"]["tuned"]["calls"] == max(1, tags_summary["counts"].get("calls", 0))  # its answers, reused
     assert set(table5["rows"]) == {"base", "tuned", "history", "popularity"}
     for row in table5["rows"].values():
         assert 0.0 <= row["category"]["HR@5"] <= row["category"]["HR@10"] <= 1.0

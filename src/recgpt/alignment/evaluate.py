@@ -142,9 +142,11 @@ def eval_interests(run, dataset, phi, users: list[str], per_user: int) -> tuple[
 
 
 def model_tags(run, dataset, phi, users: list[str], interests: dict[str, list[str]], tags_config, llm,
-               adapter: str | Path | None, cache_path: Path, executor=None) -> tuple[pa.Table, dict[str, Any]]:
+               adapter: str | Path | None, cache_path: Path, executor=None,
+               vectors=None) -> tuple[pa.Table, dict[str, Any]]:
     """The tag table one model writes for ``users`` (the tag stage's prompts, post-checks and phi), and its
-    answer-quality figures. ``executor`` (an ExecutorConfig; None: local) says where the calls run."""
+    answer-quality figures. ``executor`` (an ExecutorConfig; None: local) says where the calls run;
+    ``vectors``: an EmbeddingCache to share (None: a new one)."""
     from recgpt.executors.base import create_executor
     from recgpt.llm.runtime import LLMRuntime
     from recgpt.stages.context import build_contexts
@@ -159,20 +161,26 @@ def model_tags(run, dataset, phi, users: list[str], interests: dict[str, list[st
     brands = sorted({b for b in dataset.items.column("brand").to_pylist() if b})
     start = time.perf_counter()
     with LLMRuntime(config, cache_path=cache_path, executor=create_executor(executor)) as runtime:
-        outcome = predict_tags(contexts, interests, runtime, tags_config, phi, brands, EmbeddingCache(), hints)
-    seconds = time.perf_counter() - start
-    calls = max(1, outcome.counts.get("calls", 0))
+        outcome = predict_tags(contexts, interests, runtime, tags_config, phi, brands, vectors or EmbeddingCache(),
+                               hints)
     table = outcome.table if outcome.table.num_rows else TAGS_SCHEMA.empty_table()
+    return table, answer_quality(table, outcome.counts, outcome.usage, users, time.perf_counter() - start, adapter)
+
+
+def answer_quality(table: pa.Table, counts: dict, usage: dict, users: list[str], seconds: float,
+                   adapter: str | Path | None) -> dict[str, Any]:
+    """A model's answer-quality figures from its tag table (one row per tag, ``passed_checks``), the stage
+    outcome's ``counts`` (calls, failed_calls) and ``usage`` (completion_tokens), on ``users`` in ``seconds``."""
+    calls = max(1, counts.get("calls", 0))
     passed = [r for r in table.to_pylist() if r["passed_checks"]]
-    quality = {
-        "valid_json": 1 - outcome.counts.get("failed_calls", 0) / calls,
+    return {
+        "valid_json": 1 - counts.get("failed_calls", 0) / calls,
         "pass_rate": len(passed) / max(1, table.num_rows),
         "tags_per_user": len({(r["user_id"], r["tag"].lower()) for r in passed}) / max(1, len(users)),
-        "tokens_per_answer": outcome.usage.get("completion_tokens", 0) / calls,
+        "tokens_per_answer": usage.get("completion_tokens", 0) / calls,
         "seconds_per_user": seconds / max(1, len(users)),
         "calls": calls, "adapter": str(adapter) if adapter else None,
     }
-    return table, quality
 
 
 def hit_table(tag_tables: dict[str, pa.Table], dataset, users: list[str], ks: list[int],
@@ -208,19 +216,27 @@ def hit_table(tag_tables: dict[str, pa.Table], dataset, users: list[str], ks: li
 
 def evaluate_tag_models(run, dataset, phi, tags_config, llm, models: dict[str, str | Path | None],
                         users: list[str], config: Table5Config, cache_path: Path,
-                        progress: ProgressFn | None = None, executor=None) -> tuple[Table5, dict[str, pa.Table]]:
+                        progress: ProgressFn | None = None, executor=None,
+                        answered: dict[str, tuple[pa.Table, dict[str, Any]]] | None = None,
+                        vectors=None) -> tuple[Table5, dict[str, pa.Table]]:
     """Table 5 for ``models`` (name -> LoRA adapter folder, None for the base model) on the test ``users``;
     also returns each model's tag table (for the downstream comparison). ``executor``: where the calls run
-    (an ExecutorConfig; None: this process)."""
+    (an ExecutorConfig; None: this process). ``answered``: name -> (tag table, :func:`answer_quality`) of a
+    model whose tags for these users, asked with the same prompts, already exist (the pipeline's tags stage
+    answers with the tuned model): it is not asked again. ``vectors``: the EmbeddingCache of the post-checks
+    and the leaves, shared with the caller's (None: a new one)."""
     say = reporter(progress)
     chosen = list(users)
     interests, sources = eval_interests(run, dataset, phi, chosen, config.interests_per_user)
     tables, quality = {}, {}
     for n, (name, adapter) in enumerate(models.items(), 1):
+        if answered and name in answered:
+            tables[name], quality[name] = answered[name]
+            continue
         say(f"Table 5: tags of the {name} model", n - 1, len(models))
         tables[name], quality[name] = model_tags(run, dataset, phi, chosen, interests, tags_config, llm, adapter,
-                                                 cache_path, executor)
+                                                 cache_path, executor, vectors)
     titles = dataset.items.column("title").to_pylist()
-    rows = hit_table(tables, dataset, chosen, config.ks, Leaves.fit(titles, config.leaves, config.seed))
+    rows = hit_table(tables, dataset, chosen, config.ks, Leaves.fit(titles, config.leaves, config.seed, vectors))
     table = Table5(list(config.ks), len(chosen), sources, rows, quality)
     return table, tables

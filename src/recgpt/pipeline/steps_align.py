@@ -53,25 +53,53 @@ def stage_align(ctx: StageContext) -> dict:
 
 
 def stage_align_eval(ctx: StageContext) -> dict:
-    """Table 5 and the downstream comparison (``RUN/alignment/table5.json``) on the sampled users."""
+    """Table 5 and the downstream comparison (``RUN/alignment/table5.json``) on the sampled users the tags
+    stage asked (those with interests). The tuned model's tags are the tags stage's own answers; only the base
+    model is asked here, with the same prompts."""
     run, cfg = ctx.run, ctx.config.alignment
     adapter = tuned_adapter(ctx)
     if adapter is None:
         write_json(run.table5, {"enabled": False})
         return {"enabled": False}
     from recgpt.alignment.evaluate import evaluate_tag_models
+    from recgpt.pipeline.steps_llm import vectors_of
     from recgpt.stages.phi import TagToCategory
 
-    dataset, users = dataset_of(ctx), sample_of(ctx)
+    users, tuned = tags_stage_answers(ctx, adapter)
     table, tag_tables = evaluate_tag_models(
-        run, dataset, TagToCategory.load(run.phi), ctx.config.tags, ctx.config.llm,
-        {"base": None, "tuned": adapter}, users, cfg.evaluation, run.llm_cache, executor=ctx.config.executor)
+        run, dataset_of(ctx), TagToCategory.load(run.phi), ctx.config.tags, ctx.config.llm,
+        {"base": None, "tuned": adapter}, users, cfg.evaluation, run.llm_cache, executor=ctx.config.executor,
+        answered={"tuned": tuned}, vectors=vectors_of(ctx))
     table.downstream = downstream(ctx, tag_tables, users)
     out = {"enabled": True, **table.__dict__}
     write_json(run.table5, out)
     k = max(table.ks)
     return {f"{name} category HR@{k}": round(table.rows[name]["category"][f"HR@{k}"], 4)
             for name in ("base", "tuned", "history")}
+
+
+def tags_stage_answers(ctx: StageContext, adapter: Path):
+    """(users, (tag table, answer quality)): the sampled users the tags stage asked and what the tuned model
+    answered them, read from ``RUN/stages/tags.parquet`` and the stage's summary. Rows the judge filter of
+    ``recgpt run`` failed count as passing here, as the base model's answers are not judged."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from recgpt.alignment.evaluate import answer_quality
+    from recgpt.stages.interests import kept_interests
+
+    run = ctx.run
+    asked = kept_interests(pq.read_table(run.interests))
+    users = [u for u in sample_of(ctx) if u in asked]
+    rows = [r for r in pq.read_table(run.tags).to_pylist() if r["user_id"] in set(users)]
+    for r in rows:
+        if (r.get("failed_check") or "").startswith("judge:"):
+            r["passed_checks"], r["failed_check"] = True, None
+    table = pa.Table.from_pylist(rows, schema=pq.read_schema(run.tags))
+    summary = read_json(run.stage_summary("tags"), {})
+    usage = summary.get("usage", {})
+    return users, (table, answer_quality(table, summary.get("counts", {}), usage, users,
+                                         usage.get("wall_seconds", 0.0), adapter))
 
 
 def downstream(ctx: StageContext, tag_tables: dict, users: list[str]) -> dict:

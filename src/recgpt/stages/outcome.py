@@ -4,7 +4,8 @@
 empty, unparsable or wrong-schema answers after its repairs), ``salvaged_answers`` (failed list
 answers cut off by ``max_tokens`` whose complete items were kept), ``cached_calls``, ``candidates`` (rows the
 model wrote), ``passed``, and one key per post-check (``duplicate``, ``ungrounded``, ...) with the rows it
-removed. ``usage``: prompt/completion tokens and seconds, totals over the calls.
+removed. ``usage``: prompt/completion tokens and ``llm_seconds``, totals over the calls (overlapping when
+calls run batched), and for the tags stage ``wall_seconds``, the time it took.
 """
 
 from __future__ import annotations

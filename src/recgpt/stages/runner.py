@@ -13,6 +13,7 @@ of exactly this sample (the pipeline's stages do).
 from __future__ import annotations
 
 import datetime as dt
+import time
 from pathlib import Path
 
 import pyarrow as pa
@@ -116,7 +117,9 @@ def run_tags(run: RunFolder, dataset, runtime, config: TagsConfig, phi=None,
     phi = phi or ensure_phi(run, dataset)
     hints = CatalogHints(dataset.items, popularity(dataset, config.fold), phi)
     brands = sorted({b for b in dataset.items.column("brand").to_pylist() if b})
+    start = time.perf_counter()
     outcome = predict_tags(contexts, interests, runtime, config, phi, brands, vectors, hints=hints)
+    outcome.usage["wall_seconds"] = time.perf_counter() - start
     table = outcome.table if outcome.table.num_rows else TAGS_SCHEMA.empty_table()
     pq.write_table(merge_by_user(run.tags, table, users), run.tags)
     outcome.write_summary(run.stage_summary("tags"))
