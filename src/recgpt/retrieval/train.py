@@ -7,6 +7,7 @@ of the batch also give tag-item pairs (L_tag) and category pairs (L_cate).
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
 import time
@@ -176,6 +177,25 @@ def train_tar(
     resumes after its last finished epoch (and trains exactly as it would have), and the file is removed at the
     end. ``progress`` is told after every epoch, with the epoch's record as its figures.
     """
+    with flushed_denormals(config.flush_denormals):
+        return _train_tar(net, data, config, evaluate, checkpoint, progress)
+
+
+@contextlib.contextmanager
+def flushed_denormals(on: bool):
+    """Subnormal floats read and written as zero inside the block when ``on`` (the CPU's FTZ/DAZ flags; no
+    effect where unsupported), PyTorch's default (off) again after it."""
+    if not on:
+        yield
+        return
+    torch.set_flush_denormal(True)
+    try:
+        yield
+    finally:
+        torch.set_flush_denormal(False)
+
+
+def _train_tar(net, data: TrainingData, config: TARConfig, evaluate, checkpoint, progress) -> list[dict]:
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     gen = torch.Generator().manual_seed(config.seed)
