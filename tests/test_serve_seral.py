@@ -105,6 +105,9 @@ def test_a_user_whose_profile_changed_gets_no_stale_channel_items(channel_run):
     with _client(root) as client:
         answer = client.get("/v1/users/u1_0/recommendations", params={"k": 10}, headers=H).json()
     assert answer["serendipity_channel"] == "stale"
+    with _client(root) as client:
+        page = client.get("/ui", params={"user": "u0_0", "k": 10}, headers=H).text
+    assert page.count('class="pill serendipity"') == 2 and MINE[0][2] in page  # the page marks the slots
     assert all(it["channel"] == "base" for it in answer["items"])
     assert [it["item_id"] for it in answer["items"]] == _plain(root, "u1_0")
 
