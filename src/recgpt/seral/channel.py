@@ -48,6 +48,12 @@ class JudgmentCache:
                               (user, scorer)).fetchone()
         return row[0] if row else None
 
+    def versions(self, scorer: str) -> dict[str, str]:
+        """User -> the profile version the user's judgments of ``scorer`` were made for (every cached user)."""
+        rows = self.db.execute("SELECT user_id, profile_version FROM versions WHERE scorer=? ORDER BY user_id",
+                               (scorer,)).fetchall()
+        return dict(rows)
+
     def replace(self, user: str, scorer: str, version: str, judgments: list[Judgment]) -> None:
         """Drop the user's judgments of ``scorer`` (every older profile version) and store these ones."""
         with self.db:

@@ -161,9 +161,20 @@ def tag_retrieval(run: RunFolder, users: list[str], k: int) -> dict[str, list[st
     return {u: [i for i in row if i] for u, row in zip(recs.user_ids, recs.item_ids)}
 
 
+#: the seral settings that give the channel's profile versions and final lists (recorded in channel.json, so
+#: that ``recgpt serve`` judges staleness and fills the reserved slots as the batch job did)
+SERVED_SETTINGS = {"granularity", "fold", "behaviors", "profile", "channel"}
+
+
+def served_settings(config: SeralConfig) -> dict:
+    """The part of ``config`` the served channel needs (no LLM settings): a valid ``seral`` block by itself."""
+    return config.model_dump(mode="json", include=SERVED_SETTINGS)
+
+
 def run_channel(run: RunFolder, dataset, config: SeralConfig, backend=None) -> dict:
     """The nearline batch job and the final lists of the labelled users -> RUN/seral/judgments.sqlite,
-    RUN/seral/channel.parquet and RUN/seral/channel.json (with vs without the channel)."""
+    RUN/seral/channel.parquet and RUN/seral/channel.json (with vs without the channel; ``config``: the
+    :func:`served_settings` that ``recgpt serve`` follows)."""
     from recgpt.seral.candidates import items_by_category, sample_users
     from recgpt.seral.channel import CandidatePool, JudgmentCache, channel_metrics, final_lists, refresh
     from recgpt.seral.records import ChannelSlot
@@ -191,7 +202,7 @@ def run_channel(run: RunFolder, dataset, config: SeralConfig, backend=None) -> d
     write_records(run.seral_channel, slots, ChannelSlot)
     chosen = set(users)
     out = {"scorer": scorer.name, "base": channel.base, "quota": channel.quota, "list_size": channel.list_size,
-           "tag_retrieval": bool(retrieved),
+           "tag_retrieval": bool(retrieved), "config": served_settings(config),
            "refresh": stats, **channel_metrics(slots, base, [lab for lab in labels if lab.user_id in chosen],
                                                 profiles, context.category, channel.list_size)}
     write_json(run.seral_channel_metrics, out)

@@ -53,6 +53,11 @@ class ServeConfig(StrictConfig):
         True, description="refuse a run folder without the LLM stages' tables (compressed behavior, interests, tags, "
         "explanations); false: serve such a run with item-title tags and no explanations")
     max_explanations_per_item: int = Field(50, ge=0, description="stored explanations listed by GET /v1/items/{id}")
+    seral_quota: int | None = Field(
+        None, ge=0, description="slots at the end of a run user's list reserved for the SERAL serendipity channel, "
+        "filled from the judgments `recgpt seral channel` cached in RUN/seral/judgments.sqlite (read when the run "
+        "is loaded, never an LLM call per request; a user whose profile changed since is served without them); "
+        "None: the quota of that job's channel settings, off when the run has no judgments of its scorer; 0: off")
 
     @model_validator(mode="after")
     def _k_fits(self) -> "ServeConfig":

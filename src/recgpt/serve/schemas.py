@@ -62,7 +62,8 @@ def limited_requests(max_k: int, max_events: int, max_batch_users: int) -> tuple
 class RetrievedBy(BaseModel):
     """The query that put the item in the list: a tag fused with the user vector, or the user vector alone."""
 
-    source: Literal["llm_tag", "item_title_tag", "collaborative"]
+    source: Literal["llm_tag", "item_title_tag", "collaborative", "serendipity"] = Field(
+        description="serendipity: not retrieved by a query but a reserved slot of the serendipity channel")
     tag: str | None = Field(None, description="the tag text (an LLM tag, or the title of a recent item)")
     interest: str | None = Field(None, description="the interest the LLM predicted the tag for")
     tag_category: str | None = Field(None, description="phi's category of the LLM tag")
@@ -77,14 +78,28 @@ class ExplanationOut(BaseModel):
                                           "0 for item-only")
 
 
+class SerendipityOut(BaseModel):
+    """The cached judgment that put an item in a reserved slot of the SERAL serendipity channel."""
+
+    scorer: str = Field(description="the seral scorer that judged it (e.g. serengpt.v1)")
+    score: float = Field(description="in [0, 1]; 1: serendipitous (unexpected yet relevant) for the user")
+    verdict: str
+    reason: str = Field(description="the scorer's reason ('' for non-LLM scorers), to show beside the item")
+    profile_version: str = Field(description="the user's cognition profile version it was judged for")
+
+
 class RecommendedItem(BaseModel):
     rank: int
     item_id: str
     title: str
     category: str
-    score: float = Field(description="inner product of the retrieving query and the item vector")
+    score: float = Field(description="inner product of the retrieving query and the item vector; for a "
+                                     "serendipity slot, the scorer's score in [0, 1]")
     retrieved_by: RetrievedBy
     explanation: ExplanationOut | None
+    channel: Literal["base", "serendipity"] = Field(
+        "base", description="base: the retriever's list; serendipity: a slot reserved for the serendipity channel")
+    serendipity: SerendipityOut | None = Field(None, description="the judgment of a serendipity slot, else null")
 
 
 class Recommendations(BaseModel):
@@ -97,6 +112,11 @@ class Recommendations(BaseModel):
     tags: list[str]
     interests: list[str]
     history_events: int = Field(description="events the user vector was computed from")
+    serendipity_channel: Literal["off", "served", "stale", "no_judgments"] = Field(
+        "off", description="served: the user's cached judgments fill the reserved slots (those scored at least the "
+        "channel's min_score; the rest go back to the base list); stale: they were made for an older profile "
+        "version, not served until `recgpt seral channel` refreshes them; no_judgments: none cached for the user; "
+        "off: no channel (quota 0, no judgments in the run, or a list from posted events)")
     items: list[RecommendedItem]
 
 
@@ -160,6 +180,15 @@ class Health(BaseModel):
     loaded_at: float
 
 
+class SerendipityChannelInfo(BaseModel):
+    on: bool = Field(description="whether run users' lists have reserved serendipity slots")
+    scorer: str | None = Field(None, description="the seral scorer whose cached judgments are served")
+    quota: int = Field(0, description="reserved slots per list (at most k)")
+    min_score: float | None = Field(None, description="a judgment fills a slot only when scored at least this")
+    users: int = Field(0, description="users with judgments of their current profile version")
+    stale_users: int = Field(0, description="users whose judgments are of an older profile version (not served)")
+
+
 class RunInfo(BaseModel):
     run: str
     dataset: str
@@ -170,6 +199,8 @@ class RunInfo(BaseModel):
     users_with_llm_tags: int
     users_with_interests: int
     explanations: dict[str, int]
+    serendipity: SerendipityChannelInfo = Field(default_factory=lambda: SerendipityChannelInfo(on=False),
+                                                description="the SERAL serendipity channel")
 
 
 class ReloadAnswer(BaseModel):

@@ -39,10 +39,11 @@ def unknown_user(state, user_id: str) -> NotFound:
 
 def recommend_users(state, user_ids: list[str], k: int, beta: float, exclude_history: bool = True,
                     tally: Counter | None = None) -> list[s.Recommendations]:
-    """Lists for users of the run (every id must be one; see :func:`unknown_user`)."""
+    """Lists for users of the run (every id must be one; see :func:`unknown_user`), with the serendipity
+    channel's reserved slots when the run serves it (:mod:`recgpt.serve.serendipity`)."""
     plans = state.engine.plans(user_ids)
     return _answers(state, plans, [state.interests.get(u, []) for u in user_ids], k, beta, exclude_history,
-                    [len(state.engine.model.history.get(u)[0]) for u in user_ids], tally)
+                    [len(state.engine.model.history.get(u)[0]) for u in user_ids], tally, serendipity=True)
 
 
 def recommend_events(state, body: s.EventsRequest, k: int, beta: float, max_events: int,
@@ -74,29 +75,48 @@ def recommend_events(state, body: s.EventsRequest, k: int, beta: float, max_even
 
 
 def _answers(state, plans: list[UserPlan], interests: list[list[str]], k: int, beta: float,
-             exclude_history: bool, n_events: list[int], tally: Counter | None) -> list[s.Recommendations]:
+             exclude_history: bool, n_events: list[int], tally: Counter | None,
+             serendipity: bool = False) -> list[s.Recommendations]:
+    """The answer of each plan; ``serendipity``: run users' lists, which get the channel's reserved slots when
+    the state has a channel."""
     engine, lookup, catalog = state.engine, state.explanations, state.engine.catalog
+    channel = state.channel if serendipity else None
     out = []
     for plan, ranked, mine, count in zip(plans, engine.rank(plans, k, beta, exclude_history), interests, n_events):
+        base = {str(catalog.item_ids[pos]): (float(score), _via(plan, int(via)))
+                for pos, score, via in zip(ranked.positions, ranked.scores, ranked.via) if pos >= 0}
+        status = "off" if channel is None else channel.status(plan.user_id)
+        order = ([(item_id, None) for item_id in base] if status != "served" else
+                 channel.arrange(plan.user_id, list(base), k, _history(state, plan.user_id) if exclude_history
+                                 else set()))
         rows = []
-        for slot, (pos, score, via) in enumerate(zip(ranked.positions, ranked.scores, ranked.via)):
-            if pos < 0:
-                continue
-            item_id = str(catalog.item_ids[pos])
+        for item_id, judgment in order:
             found = lookup.lookup(mine, item_id)
             if tally is not None:
                 tally[found.kind if found else "none"] += 1
+            score, via = base[item_id] if judgment is None else (judgment.score, SERENDIPITY)
             # model_construct: every value is built here with its declared type, no validation needed
             rows.append(s.RecommendedItem.model_construct(
-                rank=len(rows) + 1, item_id=item_id, title=catalog.titles[pos],
-                category=state.items[item_id]["category"], score=float(score), retrieved_by=_via(plan, int(via)),
-                explanation=None if found is None else s.ExplanationOut.model_construct(
+                rank=len(rows) + 1, item_id=item_id, title=catalog.titles[catalog.lookup[item_id]],
+                category=state.items[item_id]["category"], score=score,
+                retrieved_by=via, explanation=None if found is None else s.ExplanationOut.model_construct(
                     text=found.text, kind=found.kind, interest=found.interest, similarity=round(found.similarity, 4)),
+                channel="base" if judgment is None else "serendipity",
+                serendipity=None if judgment is None else s.SerendipityOut.model_construct(
+                    scorer=judgment.scorer, score=judgment.score, verdict=judgment.verdict, reason=judgment.reason,
+                    profile_version=judgment.profile_version),
             ))
         out.append(s.Recommendations(
             user_id=plan.user_id, known_user=plan.known, k=k, beta=beta, tag_source=plan.tag_source,
-            tags=[t.text for t in plan.tags], interests=list(mine), history_events=int(count), items=rows))
+            tags=[t.text for t in plan.tags], interests=list(mine), history_events=int(count),
+            serendipity_channel=status, items=rows))
     return out
+
+
+def _history(state, user_id: str) -> set[str]:
+    """The item ids of a run user's visible history (what ``exclude_history`` leaves out of a list)."""
+    positions = state.engine.model.history.get(user_id)[0]
+    return {str(state.engine.catalog.item_ids[p]) for p in positions}
 
 
 def _via(plan: UserPlan, index: int) -> s.RetrievedBy:
@@ -111,6 +131,7 @@ def _via(plan: UserPlan, index: int) -> s.RetrievedBy:
 
 
 COLLABORATIVE = s.RetrievedBy(source="collaborative")
+SERENDIPITY = s.RetrievedBy(source="serendipity")
 
 
 def profile(state, user_id: str) -> s.Profile:

@@ -3,8 +3,9 @@
 :meth:`ServeState.load` checks that every file it needs exists (one start-up error naming each missing file
 and the command that makes it), then reads the data tables, the retriever (``load_model``), the tuned beta,
 the LLM stages' interests, tags (with phi categories and check verdicts) and compressed behavior, and the
-explanation lookup table; it computes the vectors every request needs (see :mod:`recgpt.serve.vectors`) and
-the plans of the run's users (:class:`recgpt.serve.engine.Engine`). No file is read per request.
+explanation lookup table, and the serendipity channel's cached judgments when the run has them (see
+:mod:`recgpt.serve.serendipity`); it computes the vectors every request needs (see :mod:`recgpt.serve.vectors`)
+and the plans of the run's users (:class:`recgpt.serve.engine.Engine`). No file is read per request.
 """
 
 from __future__ import annotations
@@ -59,6 +60,8 @@ def run_stamp(root: str | Path, config: ServeConfig) -> str:
     run = RunFolder(Path(root))
     files = [p for p, _ in required_files(run, config) if p.exists()]
     files += [p for p in (run.interests_all, run.stages_state) if p.exists()]
+    if config.seral_quota != 0:  # the nearline serendipity channel: new judgments or settings are a newer run
+        files += [p for p in (run.seral_judgments, run.seral_channel_metrics) if p.exists()]
     try:
         return os.path.realpath(run.root) + "|" + file_stamp(*files)
     except FileNotFoundError:  # a file vanished between the two calls: a run being rewritten
@@ -69,7 +72,8 @@ def run_stamp(root: str | Path, config: ServeConfig) -> str:
 class ServeState:
     """One loaded run. ``items``: item id -> title, category, brand, price, popularity (events in the visible
     history); ``interests``: user -> passed interests (the lookup's); ``interest_rows``/``tag_rows``: user -> every
-    row with its verdict; ``compressed``: user -> compressed behavior row."""
+    row with its verdict; ``compressed``: user -> compressed behavior row; ``channel``: the served serendipity
+    channel (None: off)."""
 
     run: RunFolder
     stamp: str
@@ -84,6 +88,7 @@ class ServeState:
     tag_rows: dict[str, list[dict]]
     compressed: dict[str, dict]
     explanations: object
+    channel: object = None  # a ServedChannel (recgpt.serve.serendipity), None when the channel is off
     loaded_at: float = field(default_factory=time.time)
     load_seconds: float = 0.0
 
@@ -97,6 +102,7 @@ class ServeState:
         from recgpt.retrieval.saved import load_model
         from recgpt.serve.engine import Engine
         from recgpt.serve.explain import ExplanationLookup
+        from recgpt.serve.serendipity import ServedChannel
 
         config = config or ServeConfig()
         started = time.perf_counter()
@@ -131,18 +137,22 @@ class ServeState:
                   else ExplanationLookup([], similarity))
         _interest_vectors(lookup, interests, run)
         engine.warm(sorted(users)[: config.warm_users])
+        channel = ServedChannel.load(run, dataset, config.seral_quota, set(items))
         state = cls(run, stamp, config, dataset.name, items, users, engine, beta, interests, interest_rows,
-                    tag_rows, compressed, lookup)
+                    tag_rows, compressed, lookup, channel)
         state.load_seconds = time.perf_counter() - started
         log.info("serving %s: %d users, %d items, beta %g, %d LLM-tagged users, explanations %s (%.1f s)",
                  run.root, len(users), len(items), beta, len(engine.llm_tags), lookup.count(), state.load_seconds)
         return state
 
     def summary(self) -> dict:
+        from recgpt.serve.serendipity import OFF
+
         return {"run": str(self.run.root), "dataset": self.dataset_name, "users": len(self.users),
                 "items": len(self.items), "beta": self.beta, "loaded_at": self.loaded_at,
                 "users_with_llm_tags": len(self.engine.llm_tags), "users_with_interests": len(self.interests),
-                "explanations": self.explanations.count()}
+                "explanations": self.explanations.count(),
+                "serendipity": self.channel.summary() if self.channel is not None else OFF}
 
 
 def _servable(model, run: RunFolder):
