@@ -79,10 +79,11 @@ class JudgeConfig(StrictConfig):
     skip_llm_on_rule_fail: bool = Field(True, description="an output failing rule checks is not sent to the LLM")
     round: int | None = Field(None, ge=1, description="round stored with verdicts (None: latest human round, or 1)")
     buffer: str | None = Field(None, description="judge buffer SQLite file (None: RUN/judge/buffer.sqlite)")
-    run_filter: bool = Field(False, description="recgpt run: grade the interests and tags with this judge right after "
-                                                "their stages and keep only the outputs passing every criterion "
-                                                "downstream (a failed one is marked judge:<criterion>); the report "
-                                                "shows the pass rates per task and criterion")
+    run_filter: bool = Field(False, description="recgpt run: grade the interests, tags and explanations with this "
+                                                "judge right after their stages and keep only the outputs passing "
+                                                "every criterion downstream (a failed one is marked "
+                                                "judge:<criterion>; a failed explanation is no longer served); the "
+                                                "report shows the pass rates per task and criterion")
     use_deployed: bool = Field(True, description="grade with the judge `recgpt judge train` deployed in the run "
                                                  "(RUN/judge/deployed.json: the torch engine with its adapter)")
     check: CheckConfig = Field(default_factory=CheckConfig)

@@ -127,6 +127,8 @@ def _explanation_rows(path: Path) -> list[dict[str, Any]]:
 
 
 def load_explanation_items(run: RunFolder, max_context_chars: int = 1500) -> list[JudgeItem]:
+    """Every row of the explanations lookup table (``passed``/``failed_check`` as the post-check verdict), with
+    the row's ``item_id`` and ``interest`` ("" for an item-only explanation) in ``extra``."""
     infos = _item_infos(run)
     items = []
     for r in _explanation_rows(run.explanations):
@@ -142,7 +144,7 @@ def load_explanation_items(run: RunFolder, max_context_chars: int = 1500) -> lis
         items.append(JudgeItem(
             task="explanations", item_key=f"interest {interest} item {item_id}", context=context,
             output={"explanation": str(r["explanation"])}, rule_passed=passed, rule_notes=note,
-            extra={"item_id": item_id}))
+            extra={"item_id": item_id, "interest": interest}))
     return items
 
 

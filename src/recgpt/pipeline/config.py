@@ -99,8 +99,8 @@ class PipelineConfig(StrictConfig):
     retriever_search: RetrieverSearchConfig = Field(default_factory=RetrieverSearchConfig)
     alignment: AlignmentConfig = Field(default_factory=AlignmentConfig)
     judge: JudgeConfig = Field(default_factory=JudgeConfig, description="the judge of the main job: with "
-                               "judge.run_filter it grades the interests and tags right after their stages and only "
-                               "passing ones go downstream")
+                               "judge.run_filter it grades the interests, tags and explanations right after their "
+                               "stages and only passing ones go downstream (or are served)")
     seral: SeralConfig = Field(default_factory=SeralConfig, description="serendipity (recgpt seral ...)")
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
 

@@ -62,12 +62,13 @@ def judge_blocks(rows: list[dict] | None, state: dict) -> list:
     """The judge's pass rates per task and criterion (``RUN/judge/pass_rates.json``) when ``judge.run_filter`` graded
     the run's stages (their summaries say how many outputs it dropped); none otherwise."""
     stages = state.get("stages", state) if isinstance(state, dict) else {}
-    summaries = {name: (stages.get(name) or {}).get("summary", {}) for name in ("interests", "tags")}
+    summaries = {name: (stages.get(name) or {}).get("summary", {}) for name in ("interests", "tags", "explanations")}
     if not rows or not any("judge_dropped" in s for s in summaries.values()):
         return []
     blocks: list = [Heading("The judge in the run (report Section 3)"),
-                    Paragraph("The configured judge graded the interests and tags right after their stages; an output "
-                              "failing any criterion was dropped before the next stage. Pass rates per criterion "
+                    Paragraph("The configured judge graded the interests, tags and explanations right after their "
+                              "stages; an interest or tag failing any criterion was dropped before the next stage, "
+                              "and a failing explanation is no longer served by the lookup. Pass rates per criterion "
                               "(outputs the post-checks had already failed were not judged):")]
     table = [[r["task"], r["criterion"], r["judge"], f"{r['n']:,}", _f(r["pass_rate"])] for r in rows]
     blocks.append(TableBlock(["task", "criterion", "judge", "judged", "pass rate"], table))

@@ -118,7 +118,9 @@ def stage_explanations(ctx: StageContext) -> dict:
     ``explanations.production: catalog`` for what the service shows every user (report 2.4.2):
     ``stages/explanations.sqlite`` (the lookup table) and ``eval/explained.parquet`` (each shown item with
     the explanation the online lookup returns for its user). The summary gives the coverage of the served
-    lists (``served_*_share``: interest explanation, item-only, none)."""
+    lists (``served_*_share``: interest explanation, item-only, none). With ``judge.run_filter`` the judge
+    grades the explanations first, and those it fails are no longer served (both files and the coverage
+    reflect that)."""
     from recgpt.stages.runner import run_explanations, served_lists
 
     run = ctx.run
@@ -134,6 +136,7 @@ def stage_explanations(ctx: StageContext) -> dict:
     served = served_lists(run, dataset, cfg.served_depth)  # what `recgpt serve` shows every user
     outcome = run_explanations(run, dataset, runtime_of(ctx), cfg, recommended=shown, vectors=vectors_of(ctx),
                                replace=True, served=served)
+    judged = judge_filter(ctx, "explanations")
     rows = explain_shown(run, dataset, fused, cfg.match_similarity, vectors_of(ctx))
     pq.write_table(pa.Table.from_pylist(rows, schema=EXPLAINED_SCHEMA), run.explained)
     summary = outcome_summary(outcome)
@@ -141,7 +144,7 @@ def stage_explanations(ctx: StageContext) -> dict:
     summary["shown_with_interest_explanation"] = sum(r["source"] == "interest" for r in rows)
     summary["shown_without_explanation"] = sum(r["source"] == "none" for r in rows)
     summary.update(served_coverage(run, served, cfg.match_similarity, vectors_of(ctx)))
-    return summary
+    return {**summary, **judged}
 
 
 def served_coverage(run, served: dict[str, list[str]], match_similarity: float, vectors) -> dict:

@@ -284,6 +284,19 @@ class ExplanationTable:
         item_only = [text for k, _, text in stored if not k]
         return Explanation(item_only[0], "", 0.0) if item_only else None
 
+    def mark_failed(self, failed: list[tuple[str, str, str]]) -> int:
+        """Stop serving rows: each (interest, item_id, failed_check) that is served now gets ``passed = 0`` and
+        that ``failed_check`` (the interest is matched on its normalised text, as :meth:`write` keys it).
+        Returns how many rows changed."""
+        changed = 0
+        with self.db:
+            for interest, item_id, check in failed:
+                changed += self.db.execute(
+                    "UPDATE explanations SET passed = 0, failed_check = ? "
+                    "WHERE interest_key = ? AND item_id = ? AND passed = 1",
+                    (check, normalise(interest), item_id)).rowcount
+        return changed
+
     def for_interests(self, interests: list[str]) -> list[tuple[str, str, str, bool, str | None]]:
         """(interest, item_id, explanation, passed, failed_check) of every row for these interests."""
         keys = sorted({normalise(i) for i in interests})
