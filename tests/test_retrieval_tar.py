@@ -270,18 +270,20 @@ def test_a_pickle_that_would_run_code_is_refused_by_the_converter(model, tmp_pat
     assert not (tmp_path / "pwned").exists()
 
 
-def test_subnormals_are_zero_only_while_training():
-    """Training flushes subnormal floats (late epochs ran up to twice as slow without it) and leaves PyTorch's
-    default behind it."""
+def test_training_work_runs_with_subnormals_flushed_on_every_thread():
+    """The retriever trains with subnormal floats flushed (late epochs ran up to twice as slow without): on every
+    OpenMP worker too, even when the caller's workers already exist without the flag; the caller keeps
+    PyTorch's default, and an exception comes back to the caller."""
     import torch
 
-    from recgpt.retrieval.train import flushed_denormals
+    from recgpt.retrieval.train import with_subnormals_flushed
 
-    subnormal = torch.tensor([1e-40])  # below float32's smallest normal number, 1.18e-38
+    torch.set_num_threads(2)
+    subnormal = torch.full((4_000_000,), 1e-40)  # below float32's smallest normal number; split over the workers
+    assert int((subnormal * 1.0).count_nonzero()) == subnormal.numel()  # the workers exist now, flags off
     if not torch.set_flush_denormal(False):
         pytest.skip("this CPU cannot flush subnormals")
-    with flushed_denormals(True):
-        assert (subnormal * 1.0).item() == 0.0
-    assert (subnormal * 1.0).item() > 0.0
-    with flushed_denormals(False):
-        assert (subnormal * 1.0).item() > 0.0
+    assert with_subnormals_flushed(lambda: int((subnormal * 1.0).count_nonzero())) == 0
+    assert int((subnormal * 1.0).count_nonzero()) == subnormal.numel()
+    with pytest.raises(ValueError, match="bad epoch"):
+        with_subnormals_flushed(lambda: (_ for _ in ()).throw(ValueError("bad epoch")))

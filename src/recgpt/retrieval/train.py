@@ -7,13 +7,13 @@ of the batch also give tag-item pairs (L_tag) and category pairs (L_cate).
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import logging
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, TypeVar
 
 import numpy as np
 import torch
@@ -22,6 +22,8 @@ from recgpt.progress import ProgressFn, reporter
 from recgpt.retrieval.checkpoint import Checkpoint, LoopState, training_key
 from recgpt.retrieval.config import TARConfig
 from recgpt.retrieval.losses import category_loss, collaborative_loss, tag_loss, tar_loss
+
+T = TypeVar("T")
 
 log = logging.getLogger("recgpt.retrieval")
 
@@ -177,22 +179,36 @@ def train_tar(
     resumes after its last finished epoch (and trains exactly as it would have), and the file is removed at the
     end. ``progress`` is told after every epoch, with the epoch's record as its figures.
     """
-    with flushed_denormals(config.flush_denormals):
+    if not config.flush_denormals:
         return _train_tar(net, data, config, evaluate, checkpoint, progress)
+    return with_subnormals_flushed(lambda: _train_tar(net, data, config, evaluate, checkpoint, progress))
 
 
-@contextlib.contextmanager
-def flushed_denormals(on: bool):
-    """Subnormal floats read and written as zero inside the block when ``on`` (the CPU's FTZ/DAZ flags; no
-    effect where unsupported), PyTorch's default (off) again after it."""
-    if not on:
-        yield
-        return
-    torch.set_flush_denormal(True)
-    try:
-        yield
-    finally:
-        torch.set_flush_denormal(False)
+def with_subnormals_flushed(work: Callable[[], T]) -> T:
+    """``work()``, computed with subnormal floats read and written as zero (the CPU's DAZ/FTZ flags) on every
+    thread that computes it; returns its value or raises its exception.
+
+    The flags belong to a thread, and PyTorch's OpenMP workers copy them once, from the thread that creates
+    them: set later on a thread whose workers exist, they reach that thread alone (half of the work on 2
+    threads). So ``work`` runs on a new thread that sets them before its first parallel operation, and gets
+    workers of its own that have them. The caller waits; the thread is a daemon, so Ctrl-C still ends the
+    process (a training resumes from its checkpoint)."""
+    outcome: dict[str, object] = {}
+
+    def run() -> None:
+        torch.set_flush_denormal(True)
+        try:
+            outcome["value"] = work()
+        except BaseException as exc:  # handed to the caller's thread
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=run, name="recgpt-flushed", daemon=True)
+    thread.start()
+    while thread.is_alive():
+        thread.join(0.5)
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
 
 
 def _train_tar(net, data: TrainingData, config: TARConfig, evaluate, checkpoint, progress) -> list[dict]:
