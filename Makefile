@@ -7,7 +7,7 @@ CONFIG ?= configs/amazon-office.yaml
 demo:
 	@scripts/bootstrap.sh
 	.venv/bin/recgpt run --config $(CONFIG) $(if $(SAMPLE),--sample-users $(SAMPLE),) \
-		$(if $(ALIGN_USERS),$(if $(filter 0,$(ALIGN_USERS)),--set alignment.enabled=false,--set alignment.incremental.max_users=$(ALIGN_USERS)),)
+		$(if $(filter-out 0,$(ALIGN_USERS)),--set alignment.enabled=true --set alignment.incremental.max_users=$(ALIGN_USERS),)
 
 test:
 	@scripts/bootstrap.sh --test
