@@ -91,11 +91,12 @@ def tags_stage_answers(ctx: StageContext, adapter: Path):
     run = ctx.run
     asked = kept_interests(pq.read_table(run.interests))
     users = [u for u in sample_of(ctx) if u in asked]
-    rows = [r for r in pq.read_table(run.tags).to_pylist() if r["user_id"] in set(users)]
+    stored, chosen = pq.read_table(run.tags), set(users)
+    rows = [r for r in stored.to_pylist() if r["user_id"] in chosen]
     for r in rows:
         if (r.get("failed_check") or "").startswith("judge:"):
             r["passed_checks"], r["failed_check"] = True, None
-    table = pa.Table.from_pylist(rows, schema=pq.read_schema(run.tags))
+    table = pa.Table.from_pylist(rows, schema=stored.schema)
     summary = read_json(run.stage_summary("tags"), {})
     usage = summary.get("usage", {})
     return users, (table, answer_quality(table, summary.get("counts", {}), usage, users,
