@@ -7,7 +7,11 @@ CONFIG ?= configs/amazon-office.yaml
 demo:
 	@scripts/bootstrap.sh
 	.venv/bin/recgpt run --config $(CONFIG) $(if $(SAMPLE),--sample-users $(SAMPLE),) \
-		$(if $(filter-out 0,$(ALIGN_USERS)),--set alignment.enabled=true --set alignment.incremental.max_users=$(ALIGN_USERS),)
+		$(if $(ALIGN_USERS),$(ALIGN_FLAGS),)
+
+# ALIGN_USERS=0: no alignment; ALIGN_USERS=N: alignment on, its training set built from N users
+ALIGN_FLAGS = $(if $(filter 0,$(ALIGN_USERS)),--set alignment.enabled=false,--set alignment.enabled=true \
+	--set alignment.incremental.max_users=$(ALIGN_USERS))
 
 test:
 	@scripts/bootstrap.sh --test

@@ -69,8 +69,13 @@ def main() -> None:
         ratio = (f"  {metrics['tokens_per_s'] / results['default']['tokens_per_s']:.2f}x default"
                  if "default" in results and name != "default" else "")
         print(f"{name:10s} {metrics['seconds']:7.1f} s  {metrics['tokens_per_s']:6.1f} tokens/s  "
-              f"{metrics['tokens_per_epoch']} tokens  first loss {metrics['first_loss']:.3f}  "
+              f"{metrics['tokens_per_epoch']} tokens  first loss {_number(metrics['first_loss'])}  "
               f"peak RSS {metrics['peak_rss_mb'] / 1024:.1f} GB{ratio}", flush=True)
+
+
+def _number(value: float | None) -> str:
+    """A loss to print; None when the run was shorter than one logging interval."""
+    return "n/a" if value is None else f"{value:.3f}"
 
 
 if __name__ == "__main__":

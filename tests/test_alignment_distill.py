@@ -53,7 +53,7 @@ def test_a_scripted_teacher_server_is_distilled_into_a_teacher_set_of_the_passin
         asked = list(server.counts)
     assert len(asked) == 3 and all('"reasoning"' in p for p in asked)  # the teacher got the reasoning template
     stored = TrainingSet.read(run.distill_set("tags"))
-    assert stored.builder == "distill.v1" and stored.template_version == "v1" and len(stored.samples) == 3
+    assert stored.builder == "distill.v1" and stored.template_version == "v4" and len(stored.samples) == 3
     for sample in stored.samples:
         assert sample.source == "teacher" and sample.split == "train"
         assert json.loads(sample.completion) == {"tags": [{"tag": t, "reason": f"fits {t.split()[-1]}"} for t in GOOD]}

@@ -61,7 +61,7 @@ def test_targets_come_from_the_training_fold_and_never_sit_in_their_own_history(
 
 def test_each_sample_is_the_stage_prompt_and_the_stage_answer(built):
     _, _, _, _, training_set = built
-    assert training_set.task == "tags" and training_set.template_version == "v1"
+    assert training_set.task == "tags" and training_set.template_version == "v4"
     for sample in training_set.samples:
         answer = json.loads(sample.completion)
         assert list(answer) == ["tags"] and len(answer["tags"]) == len(sample.provenance["items"])

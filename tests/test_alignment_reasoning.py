@@ -16,8 +16,8 @@ from recgpt.stages.tags import predict_tags, tag_requests
 
 def test_the_format_picks_its_packaged_template_version_and_a_pinned_one_stays():
     assert [TagsConfig().template_version, TagsConfig(reasoning=True).template_version,
-            TagsConfig(call="per_user").template_version] == ["v1", "v2", "v3"]
-    assert InterestsConfig(reasoning=True).template_version == "v2" and ExplanationsConfig().template_version == "v1"
+            TagsConfig(call="per_user").template_version] == ["v4", "v2", "v3"]
+    assert InterestsConfig(reasoning=True).template_version == "v2" and ExplanationsConfig().template_version == "v3"
     assert TagsConfig(template_version="v1", reasoning=True).template_version == "v1"
     assert list(answer_schema("interests", True).model_fields)[0] == "reasoning"  # the thought comes first
     assert answer_schema("tags", per_user=True) is UserTagsAnswer

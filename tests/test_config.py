@@ -76,8 +76,8 @@ def test_set_flags_change_any_key_after_the_file_and_a_misspelt_one_is_an_error(
                           "alignment.enabled=false"])
     assert config.alignment.incremental.max_users == 600 and config.alignment.trainer.epochs == 2.0
     assert config.evaluation.sample_users == 4 and not config.alignment.enabled
-    shipped = load_config(ROOT / "configs" / "amazon-office.yaml").alignment  # make demo ALIGN_USERS=N turns it on
-    assert not shipped.enabled and shipped.incremental.max_users <= 32 and shipped.trainer.epochs <= 1
+    shipped = load_config(ROOT / "configs" / "amazon-office.yaml").alignment  # make demo ALIGN_USERS=0 turns it off
+    assert shipped.enabled and shipped.incremental.max_users <= 32 and shipped.trainer.epochs <= 1
     with pytest.raises(ConfigError, match="max_user"):
         load_config(ROOT / "configs" / "amazon-office.yaml", settings=["alignment.incremental.max_user=600"])
     with pytest.raises(ConfigError, match="KEY=VALUE"):

@@ -226,5 +226,21 @@ def test_bad_model_folders_are_named_in_the_error(tmp_path):
     T5Config(d_model=32, d_ff=64, num_layers=1, num_heads=2).save_pretrained(tmp_path / "t5")
     with pytest.raises(BackendError, match="t5: not a causal language model \\(t5\\)"):
         TorchBackend(model=tmp_path / "t5").complete("Hi", DecodingParams(2))
-    with pytest.raises(BackendError, match="dtype must be one of bfloat16, float32"):
+    with pytest.raises(BackendError, match="dtype must be one of auto, bfloat16, float32"):
         TorchBackend(dtype="float16")
+
+
+def test_shared_prompt_prefixes_are_computed_once_and_answer_the_same(fp32):
+    """Prompts that start alike (one task's instructions, one user's history) reuse the keys and values
+    of the first one's prefix: the same greedy answers as prefilling each prompt whole."""
+    instructions = ("You are a product expert. Read the question and answer with one short product name, "
+                    "no brand, no price, no explanation. ") * 3
+    rows = [GenerationRow([{"role": "system", "content": instructions}, {"role": "user", "content": q}], 10)
+            for q in QUESTIONS]
+    whole = BatchGenerator(fp32, batch_size=2, prefix_cache_mb=0)
+    reused = BatchGenerator(fp32, batch_size=2)
+    assert [g.text for g in reused.generate(rows)] == [g.text for g in whole.generate(rows)]
+    shared = len(fp32.tokenizer.apply_chat_template(rows[0].messages[:1], tokenize=False))  # characters
+    assert whole.stats.reused_tokens == 0
+    assert reused.stats.reused_tokens >= 3 * shared // 6  # at least the instructions of 3 of the 4 prompts
+    assert reused.stats.reused_tokens < reused.stats.prompt_tokens

@@ -69,7 +69,9 @@ def test_shape_rejects_sentences_and_dangling_words():
 @pytest.mark.parametrize(
     "text, verdict",
     [
-        ("Sketch mountain trails in a pocket journal", None),
+        ("Sketch city parks in a pocket journal", None),
+        ("Sketch mountain trails in a pocket journal", "example_copy"),  # the prompt's example, nearly verbatim
+        ("Sketch mountain trails in a pocket-sized journal", "example_copy"),
         ("Great pen", "length"),
         ("one two three four five six seven eight nine ten eleven twelve thirteen", "length"),
         ("A truly versatile companion for every desk", "filler"),

@@ -6,6 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from recgpt.stages.context import build_contexts
+from recgpt.stages.explanation_checks import PROMPT_EXAMPLE
 from recgpt.stages.config import InterestsConfig, TagsConfig
 from recgpt.stages.interests import interest_request
 from recgpt.stages.schemas import ExplanationAnswer, InterestsAnswer, TagsAnswer
@@ -48,6 +49,7 @@ def test_explanation_prompt_has_item_only_variant():
     item_only = runtime.render("explanations", {**common, "interest": ""}, "v1")
     assert "User interest: calligraphy" in with_interest
     assert "User interest" not in item_only and "product itself" in item_only
+    assert PROMPT_EXAMPLE in item_only  # the example the post-checks reject when copied
 
 
 def test_schemas_accept_the_example_shapes_and_reject_wrong_ones():
@@ -66,3 +68,31 @@ def test_newest_lines_respects_both_limits():
     assert newest_lines(lines, 2, 1000) == "2020 | b\n2021 | c"
     assert newest_lines(lines, 3, 12) == "2021 | c"
     assert newest_lines(["x" * 50], 3, 10) == "x" * 10
+
+
+def test_packaged_tag_and_explanation_prompts_put_the_shared_text_first(contexts):
+    """Tags v4 and explanations v3 order their text so that calls share a long beginning, which the
+    torch engine computes once: a user's calls differ only after the user's whole history, and two
+    explanations of the same variant only after the task, rules and answer format."""
+    from os.path import commonprefix
+
+    runtime, _ = fake_runtime(["{}"])
+    requests = tag_requests(contexts["u1"], ["calligraphy", "journaling"], TagsConfig(tags_per_interest=4))
+    assert requests[0].version == "v4"
+    first, second = (runtime.render("tags", r.variables, r.version) for r in requests)
+    shared = commonprefix([first, second])
+    assert "fountain pen ink" in shared and "2024-01-14 (winter)" in shared  # the history and the date
+    assert "calligraphy" not in shared and first.index("Interest: calligraphy") > first.index("Searched:")
+    other_user = tag_requests(contexts["u2"], ["calligraphy"], TagsConfig(tags_per_interest=4))[0]
+    assert "Write 4 tags" in commonprefix([first, runtime.render("tags", other_user.variables, "v4")])
+
+    common = {"item_category": "Pens", "tags": [], "date": "2024-01-01", "season": "winter", "interest": "",
+              "example": PROMPT_EXAMPLE}
+    pens, clips = (runtime.render("explanations", {**common, "item_title": title}, "v3")
+                   for title in ("Gel pens", "Paper clips"))
+    shared = commonprefix([pens, clips])
+    assert "product itself" in shared and f'{{"explanation": "{PROMPT_EXAMPLE}"}}' in shared
+    assert "Product: Gel pens" not in shared
+    with_interest = runtime.render("explanations", {**common, "item_title": "Gel pens", "interest": "calligraphy"},
+                                   "v3")
+    assert with_interest.rstrip().endswith("(winter)") and "User interest: calligraphy" in with_interest

@@ -74,7 +74,9 @@ class TrainerConfig(StrictConfig):
         10.0, ge=0, description="also a checkpoint once this many minutes passed since the last one (0: only every "
                                 "eval_every steps), so a killed training loses at most this much work")
     patience: int = Field(3, ge=1, description="held-out evaluations without improvement before stopping")
-    bf16: bool = Field(True, description="bfloat16 autocast on the CPU's AMX units (False: float32 throughout)")
+    bf16: bool | Literal["auto"] = Field(
+        "auto", description="bfloat16 autocast (False: float32 throughout); auto: on when the CPU has AMX-BF16, where "
+                            "it trains 2.2x faster, off elsewhere, where float32 is 1.35x faster")
     threads: int | None = Field(None, ge=1, description="torch CPU threads (default: all cores)")
     seed: int = 0
 

@@ -25,6 +25,7 @@ from typing import Any
 from recgpt.alignment.config import TrainerConfig
 from recgpt.alignment.records import TrainingSet, TrainingSetError
 from recgpt.errors import RecgptError
+from recgpt.hardware import resolve_bf16
 from recgpt.progress import ProgressFn, reporter
 
 log = logging.getLogger("recgpt.alignment")
@@ -164,14 +165,14 @@ def _trainer(source, from_adapter, config: TrainerConfig, train_rows, eval_rows,
         torch.set_num_threads(config.threads)
     folder = converted_gguf_folder(source.path, None) if source.kind == "gguf" else source.path
     tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
-    # float32 weights under bfloat16 autocast (``bf16``): on this CPU (AMX-BF16) faster than bfloat16 weights
+    # float32 weights under bfloat16 autocast (``bf16``): on AMX-BF16 CPUs faster than bfloat16 weights
     model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32, local_files_only=True)
     model = _trainable(model, source, from_adapter, config)
     train_data = _fitting(Dataset.from_list(train_rows), tokenizer, config.max_length)
     eval_data = _fitting(Dataset.from_list(eval_rows), tokenizer, config.max_length) if eval_rows else None
     steps_per_epoch = math.ceil(len(train_data) / (config.batch_size * config.grad_accum))
     args = SFTConfig(
-        output_dir=str(checkpoints), use_cpu=True, bf16=config.bf16,
+        output_dir=str(checkpoints), use_cpu=True, bf16=resolve_bf16(config.bf16),
         per_device_train_batch_size=config.batch_size, per_device_eval_batch_size=config.batch_size,
         gradient_accumulation_steps=config.grad_accum, num_train_epochs=config.epochs, learning_rate=config.lr,
         lr_scheduler_type="linear", warmup_steps=max(1, steps_per_epoch // 20), logging_steps=5,
@@ -299,7 +300,7 @@ def _manifest(key, config: TrainerConfig, source, trainer, training_set: Trainin
                     "first_loss": losses[0] if losses else None, "last_loss": losses[-1] if losses else None,
                     "best_eval_loss": min(evals) if evals else None, "seconds": round(seconds, 1),
                     "tokens_per_epoch": tokens, "tokens_per_s": round(tokens * trained_here / max(seconds, 1e-9), 1),
-                    "resumed_from_step": resumed_from,
+                    "resumed_from_step": resumed_from, "bf16_autocast": resolve_bf16(config.bf16),
                     "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)},
         "versions": {"torch": torch.__version__, "transformers": transformers.__version__, "trl": trl.__version__,
                      "peft": peft.__version__},

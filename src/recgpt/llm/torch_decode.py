@@ -19,15 +19,18 @@ from recgpt.llm.torch_generate import Generated, GenerationStats, PreparedRow
 from recgpt.llm.torch_grammar import SchemaGrammars
 from recgpt.llm.torch_json_closing import CLOSING_WINDOW, NEED_MARGIN
 from recgpt.llm.torch_model import LoadedModel
+from recgpt.llm.torch_prefix_cache import PrefixStore
 from recgpt.llm.torch_sampling import row_generator, sample_token
 
 
 @torch.inference_mode()
 def decode_batch(
-    loaded: LoadedModel, batch: list[PreparedRow], grammars: SchemaGrammars | None, stats: GenerationStats
+    loaded: LoadedModel, batch: list[PreparedRow], grammars: SchemaGrammars | None, stats: GenerationStats,
+    prefixes: PrefixStore | None = None,
 ) -> list[tuple[int, Generated]]:
     """Answers of ``batch`` as ``(row index, Generated)`` pairs. Raises on allocation failure (the caller
-    splits the batch); matchers are reset first, so a retried row starts clean."""
+    splits the batch); matchers are reset first, so a retried row starts clean. ``prefixes``: prompts
+    prefilled before, whose shared prefixes are reused (and this batch's prompts are added to it)."""
     model, stops = loaded.model, loaded.stop_token_ids
     lengths = [len(p.prompt_ids) for p in batch]
     width, budget = max(lengths), max(p.max_tokens for p in batch)
@@ -41,9 +44,10 @@ def decode_batch(
     generators = [row_generator(p.row.seed) if p.row.temperature > 0 else None for p in batch]
     bitmask = grammars.new_bitmask(size) if grammars is not None and any(p.matcher for p in batch) else None
     start = time.perf_counter()
-    cache, logits = _prefill(model, batch, width, width + budget)
+    cache, logits, reused = _prefill(model, batch, width, width + budget, prefixes)
     stats.prefill_s += time.perf_counter() - start
     stats.prompt_tokens += sum(lengths)
+    stats.reused_tokens += reused
     stats.batches += 1
     start = time.perf_counter()
     active = list(range(size))  # batch row held by each row of the current tensors
@@ -93,25 +97,35 @@ def decode_batch(
     ]
 
 
-def _prefill(model, batch: list[PreparedRow], width: int, capacity: int):
+def _prefill(model, batch: list[PreparedRow], width: int, capacity: int, prefixes: PrefixStore | None = None):
     """Run each prompt alone (no padding, causal attention without a mask) and store its keys and values
-    left-padded in a batch cache of ``capacity`` positions. Returns the cache and the last-position logits
-    (B, V) in fp32. One prompt at a time is as fast per token as a padded batch of them (matrix products of
-    hundreds of rows already fill the cores) and wastes nothing on padding."""
+    left-padded in a batch cache of ``capacity`` positions. Returns the cache, the last-position logits
+    (B, V) in fp32 and the prompt tokens not computed because ``prefixes`` held them. One prompt at a time
+    is as fast per token as a padded batch of them (matrix products of hundreds of rows already fill the
+    cores) and wastes nothing on padding."""
     cache = preallocated_cache(model.config, capacity)
-    logits = []
+    logits, reused = [], 0
     for i, p in enumerate(batch):
         alone = preallocated_cache(model.config, len(p.prompt_ids))
-        out = model(input_ids=torch.tensor([p.prompt_ids], dtype=torch.long), past_key_values=alone,
+        shared, layers = prefixes.longest(p.prompt_ids) if prefixes is not None else (0, None)
+        if layers is not None:
+            for layer, (keys, values) in zip(alone.layers, layers):
+                layer.allocate(1, keys.shape[0], keys.shape[-1], keys.dtype)
+                layer.write_prompt(0, keys[:, :shared], values[:, :shared], shared)
+                layer.set_length(shared)
+            reused += shared
+        out = model(input_ids=torch.tensor([p.prompt_ids[shared:]], dtype=torch.long), past_key_values=alone,
                     use_cache=True, logits_to_keep=1)
         logits.append(out.logits[0, -1].float())
         for layer, row in zip(cache.layers, alone.layers):
             if not layer.is_initialized:
                 layer.allocate(len(batch), row.keys.shape[1], row.keys.shape[-1], row.keys.dtype)
             layer.write_prompt(i, row.keys[0], row.values[0], width)
+        if prefixes is not None:
+            prefixes.add(p.prompt_ids, [(row.keys[0], row.values[0]) for row in alone.layers])
     for layer in cache.layers:
         layer.set_length(width)
-    return cache, torch.stack(logits)
+    return cache, torch.stack(logits), reused
 
 
 def _choose(logits: torch.Tensor, rows: list[PreparedRow], outputs: list[list[int]], generators: list,

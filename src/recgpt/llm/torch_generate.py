@@ -14,11 +14,13 @@ from __future__ import annotations
 import gc
 import threading
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Literal
 
 from recgpt.llm.base import BackendError, ChatMessage
 from recgpt.llm.torch_grammar import SchemaGrammars
 from recgpt.llm.torch_model import LoadedModel
+from recgpt.llm.torch_prefix_cache import PrefixStore
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,7 @@ class GenerationStats:
     decode_s: float = 0.0
     grammar_s: float = 0.0
     prompt_tokens: int = 0
+    reused_tokens: int = 0
     generated_tokens: int = 0
     decode_steps: int = 0
     batches: int = 0
@@ -86,11 +89,15 @@ class BatchGenerator:
     """Generates answers for lists of :class:`GenerationRow` with one loaded model (thread-safe: one
     ``generate`` at a time)."""
 
-    def __init__(self, loaded: LoadedModel, batch_size: int = 32, grammars: SchemaGrammars | None = None):
+    def __init__(self, loaded: LoadedModel, batch_size: int = 32, grammars: SchemaGrammars | None = None,
+                 prefix_cache_mb: float = 1024):
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, not {batch_size}")
+        if prefix_cache_mb < 0:
+            raise ValueError(f"prefix_cache_mb must be >= 0, not {prefix_cache_mb}")
         self.loaded = loaded
         self.batch_size = batch_size
+        self.prefixes = PrefixStore(int(prefix_cache_mb * 2**20)) if prefix_cache_mb else None
         self._grammars = grammars
         self.stats = GenerationStats()
         self._lock = threading.Lock()
@@ -109,6 +116,8 @@ class BatchGenerator:
         """One entry per row, in order; a failed row gets its :class:`BackendError` (never raised)."""
         from recgpt.llm.torch_decode import decode_batch
 
+        decode = partial(decode_batch, prefixes=self.prefixes)
+
         outputs: list[Generated | BackendError | None] = [None] * len(rows)
         ready: list[PreparedRow] = []
         for i, row in enumerate(rows):
@@ -119,7 +128,7 @@ class BatchGenerator:
         ready.sort(key=lambda p: len(p.prompt_ids))
         with self._lock:
             for start in range(0, len(ready), self.batch_size):
-                for index, result in self._run_splitting(ready[start : start + self.batch_size], decode_batch):
+                for index, result in self._run_splitting(ready[start : start + self.batch_size], decode):
                     outputs[index] = result
         return outputs  # type: ignore[return-value]
 

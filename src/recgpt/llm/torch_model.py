@@ -19,12 +19,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from recgpt.hardware import resolve_dtype
 from recgpt.llm.base import BackendError
 from recgpt.llm.llama_cpp_backend import default_model_path
 from recgpt.llm.torch_model_files import adapter_hash, converted_gguf_folder, file_sha256, folder_sha256
 
-DType = Literal["bfloat16", "float32"]
-DTYPES: tuple[str, ...] = ("bfloat16", "float32")
+DType = Literal["auto", "bfloat16", "float32"]
+#: "auto": bfloat16 on CPUs with AMX-BF16, float32 elsewhere (:func:`recgpt.hardware.fast_dtype`).
+DTYPES: tuple[str, ...] = ("auto", "bfloat16", "float32")
 #: Tokens llama.cpp treats as end of generation when they exist in the vocabulary (besides eos).
 END_OF_TURN_TOKENS = ("<|im_end|>", "<|endoftext|>", "<|eot_id|>", "<end_of_turn>", "<|end|>")
 
@@ -55,10 +57,10 @@ def resolve_source(model: str | Path | None) -> ModelSource:
 
 
 def model_identity(source: ModelSource, adapter: str | Path | None, dtype: str) -> str:
-    """The ``model_id`` of a base model, optional adapter and dtype, e.g.
+    """The ``model_id`` of a base model, optional adapter and dtype (``auto`` resolved), e.g.
     ``SmolLM2-135M-Instruct.Q4_1.gguf@b179c9523d0e6a0f+lora@0f3a...:bfloat16``."""
     lora = f"+lora@{adapter_hash(adapter)[:16]}" if adapter else ""
-    return f"{source.identity}{lora}:{dtype}"
+    return f"{source.identity}{lora}:{resolve_dtype(dtype)}"
 
 
 @dataclass
@@ -81,12 +83,13 @@ def load_model(
     cache_dir: str | Path | None = None,
     n_ctx: int | None = None,
 ) -> LoadedModel:
-    """Load ``source`` in ``dtype`` (``bfloat16`` or ``float32``), merge ``adapter`` into it, and pick the
+    """Load ``source`` in ``dtype`` (``bfloat16``, ``float32`` or ``auto``: the faster of the two on this CPU), merge ``adapter`` into it, and pick the
     context window: ``n_ctx`` or the model's ``max_position_embeddings`` (8192 when it has none)."""
     import torch
 
     if dtype not in DTYPES:
         raise BackendError(f"dtype must be one of {', '.join(DTYPES)}, not {dtype!r}")
+    dtype = resolve_dtype(dtype)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     folder = converted_gguf_folder(source.path, cache_dir) if source.kind == "gguf" else source.path
     model = _causal_lm(folder, getattr(torch, dtype), shown=source.path)

@@ -89,7 +89,7 @@ class IPOConfig(StrictConfig):
     lora_alpha: int = Field(16, ge=1)
     max_length: int = Field(512, ge=64, description="prompt + answer tokens; longer pairs are left out")
     heldout_rows: int = Field(32, ge=0, description="held-out rows whose loss is measured before and after")
-    bf16: bool = Field(True, description="bfloat16 autocast on the CPU")
+    bf16: bool | Literal["auto"] = Field("auto", description="bfloat16 autocast on the CPU; auto: when it has AMX-BF16")
     seed: int = 0
 
 

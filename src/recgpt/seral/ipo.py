@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from recgpt.alignment.trainer import TrainingError, TrainingResult
+from recgpt.hardware import resolve_bf16
 from recgpt.seral.config import IPOConfig
 
 MANIFEST = "manifest.json"
@@ -91,7 +92,7 @@ def train_ipo(rows: list[dict], out: str | Path, config: IPOConfig, heldout: lis
     train_data = datasets.Dataset.from_list(rows)
     held_data = datasets.Dataset.from_list(heldout) if heldout else None
     args = DPOConfig(
-        output_dir=str(out / "checkpoints"), use_cpu=True, bf16=config.bf16, loss_type=["ipo"], beta=config.beta,
+        output_dir=str(out / "checkpoints"), use_cpu=True, bf16=resolve_bf16(config.bf16), loss_type=["ipo"], beta=config.beta,
         max_steps=config.steps, per_device_train_batch_size=config.batch_size,
         per_device_eval_batch_size=config.batch_size, learning_rate=config.lr, lr_scheduler_type="constant",
         max_length=config.max_length, logging_steps=1, save_strategy="no", eval_strategy="no", report_to=[],

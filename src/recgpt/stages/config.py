@@ -33,8 +33,8 @@ DEFAULT_FILLER_WORDS: tuple[str, ...] = (
 #: The packaged template version of each answer format: (task, reasoning, one call per user) -> version.
 PACKAGED_VERSIONS: dict[tuple[str, bool, bool], str] = {
     ("interests", False, False): "v1", ("interests", True, False): "v2",
-    ("tags", False, False): "v1", ("tags", True, False): "v2", ("tags", False, True): "v3", ("tags", True, True): "v3",
-    ("explanations", False, False): "v1", ("explanations", True, False): "v2",
+    ("tags", False, False): "v4", ("tags", True, False): "v2", ("tags", False, True): "v3", ("tags", True, True): "v3",
+    ("explanations", False, False): "v3", ("explanations", True, False): "v2",
 }
 
 

@@ -3,6 +3,8 @@
 ``check_explanation(text, title, config, personal_terms)`` -> the first failed check or None:
 
 * ``empty``;
+* ``example_copy``: a near-copy of the example answer the prompt shows (:data:`PROMPT_EXAMPLE`): SmolLM2-135M
+  answered 149 of 240 demo calls with the example verbatim, and nothing else caught it;
 * ``length``: fewer than ``min_words`` or more than ``max_words`` words (4 to 12 by default);
 * ``filler``: a generic filler or hard-sell word ("practical", "versatile", "must-have", "offer", ...);
 * ``personal_data``: an e-mail address, a phone number, a street address, or one of ``personal_terms``
@@ -21,6 +23,9 @@ from difflib import SequenceMatcher
 from recgpt.stages.config import ExplanationsConfig
 from recgpt.stages.text import content_words, normalise, words
 
+#: The example answer of the explanation templates (v3 receives it as its ``example`` variable).
+PROMPT_EXAMPLE = "Sketch mountain trails in a pocket-sized journal"
+
 EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")
 PHONE = re.compile(r"(?:\+?\d[\s().-]?){7,}")
 STREET = re.compile(
@@ -30,11 +35,14 @@ STREET = re.compile(
 
 
 def check_explanation(
-    text: str, title: str, config: ExplanationsConfig, personal_terms: list[str] | None = None
+    text: str, title: str, config: ExplanationsConfig, personal_terms: list[str] | None = None,
+    examples: tuple[str, ...] = (PROMPT_EXAMPLE,),
 ) -> str | None:
     tokens = words(text)
     if not tokens:
         return "empty"
+    if any(is_title_copy(text, example, config.title_copy_ratio) for example in examples):
+        return "example_copy"
     if not (config.min_words <= len(tokens) <= config.max_words):
         return "length"
     fillers = {f.lower() for f in config.filler_words}

@@ -25,7 +25,7 @@ import pyarrow as pa
 
 from recgpt.llm.runtime import LLMRequest, LLMRuntime
 from recgpt.stages.config import ExplanationsConfig
-from recgpt.stages.explanation_checks import check_explanation
+from recgpt.stages.explanation_checks import PROMPT_EXAMPLE, check_explanation
 from recgpt.stages.outcome import StageOutcome
 from recgpt.stages.postchecks import EmbeddingCache
 from recgpt.stages.schemas import ExplanationAnswer, ExplanationAnswerReasoned, answer_schema
@@ -188,7 +188,7 @@ def explanation_request(pair: Pair, item: dict, today: dt.date, config: Explanat
         task=TASK,
         variables={
             "interest": pair.interest, "item_title": item["title"], "item_category": item["category"],
-            "tags": list(pair.tags), "date": today.isoformat(), "season": season(today),
+            "tags": list(pair.tags), "date": today.isoformat(), "season": season(today), "example": PROMPT_EXAMPLE,
         },
         schema=answer_schema(TASK, config.reasoning),
         version=config.template_version,
