@@ -65,6 +65,10 @@ def register(app: typer.Typer) -> None:
                                    **executor_overrides(executor, ray_address)}, settings)
         if backend is not None or model is not None or base_url is not None:
             cfg = cfg.model_copy(update={"llm": apply_llm_flags(cfg.llm, backend, model, base_url)})
+        if cfg.retriever.flush_denormals:  # before any parallel operation, so that every OpenMP worker has it
+            from recgpt.retrieval.train import flush_subnormals
+
+            flush_subnormals()
         folder = RunFolder(run_dir or cfg.default_run_dir())
         outcomes = run_pipeline(cfg, folder.root, until=until, force=tuple(force))
         Console(stderr=True).print(summary_table(folder.root, outcomes))

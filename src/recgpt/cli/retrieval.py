@@ -52,6 +52,10 @@ def register(app: typer.Typer) -> None:
 
         folder = RunFolder(run)
         cfg = _retriever_config(folder, config, settings)
+        if cfg.flush_denormals:  # before any parallel operation, so that every OpenMP worker has it
+            from recgpt.retrieval.train import flush_subnormals
+
+            flush_subnormals()
         dataset = load_run_dataset(folder)
         try:
             options = parse_key_values(index_options, "--index-option")

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import copy
 import logging
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, TypeVar
+from typing import Callable
 
 import numpy as np
 import torch
@@ -23,7 +22,6 @@ from recgpt.retrieval.checkpoint import Checkpoint, LoopState, training_key
 from recgpt.retrieval.config import TARConfig
 from recgpt.retrieval.losses import category_loss, collaborative_loss, tag_loss, tar_loss
 
-T = TypeVar("T")
 
 log = logging.getLogger("recgpt.retrieval")
 
@@ -179,36 +177,21 @@ def train_tar(
     resumes after its last finished epoch (and trains exactly as it would have), and the file is removed at the
     end. ``progress`` is told after every epoch, with the epoch's record as its figures.
     """
-    if not config.flush_denormals:
-        return _train_tar(net, data, config, evaluate, checkpoint, progress)
-    return with_subnormals_flushed(lambda: _train_tar(net, data, config, evaluate, checkpoint, progress))
+    if config.flush_denormals:
+        flush_subnormals()
+    return _train_tar(net, data, config, evaluate, checkpoint, progress)
 
 
-def with_subnormals_flushed(work: Callable[[], T]) -> T:
-    """``work()``, computed with subnormal floats read and written as zero (the CPU's DAZ/FTZ flags) on every
-    thread that computes it; returns its value or raises its exception.
+def flush_subnormals() -> bool:
+    """Read and write subnormal floats as zero (the CPU's DAZ/FTZ flags) from now on, on this thread and on the
+    OpenMP workers it creates later; returns False where the CPU cannot. The flags belong to a thread and a
+    worker copies them once, when it is created: call this before the process's first parallel operation
+    (``recgpt run`` and the retriever commands do) to cover every worker. Called later, it reaches the
+    calling thread's share of the work only (half of it on 2 threads).
 
-    The flags belong to a thread, and PyTorch's OpenMP workers copy them once, from the thread that creates
-    them: set later on a thread whose workers exist, they reach that thread alone (half of the work on 2
-    threads). So ``work`` runs on a new thread that sets them before its first parallel operation, and gets
-    workers of its own that have them. The caller waits; the thread is a daemon, so Ctrl-C still ends the
-    process (a training resumes from its checkpoint)."""
-    outcome: dict[str, object] = {}
-
-    def run() -> None:
-        torch.set_flush_denormal(True)
-        try:
-            outcome["value"] = work()
-        except BaseException as exc:  # handed to the caller's thread
-            outcome["error"] = exc
-
-    thread = threading.Thread(target=run, name="recgpt-flushed", daemon=True)
-    thread.start()
-    while thread.is_alive():
-        thread.join(0.5)
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome["value"]
+    Running the training on a new thread, whose workers would be created with the flags, was tried and
+    measured slower: 47.4 against 33.9 s for 5 epochs, with 1.37 cores busy against 1.80."""
+    return torch.set_flush_denormal(True)
 
 
 def _train_tar(net, data: TrainingData, config: TARConfig, evaluate, checkpoint, progress) -> list[dict]:
