@@ -44,10 +44,9 @@ def decode_batch(
     generators = [row_generator(p.row.seed) if p.row.temperature > 0 else None for p in batch]
     bitmask = grammars.new_bitmask(size) if grammars is not None and any(p.matcher for p in batch) else None
     start = time.perf_counter()
-    cache, logits, reused = _prefill(model, batch, width, width + budget, prefixes)
+    cache, logits = _prefill(model, batch, width, width + budget, prefixes)
     stats.prefill_s += time.perf_counter() - start
     stats.prompt_tokens += sum(lengths)
-    stats.reused_tokens += reused
     stats.batches += 1
     start = time.perf_counter()
     active = list(range(size))  # batch row held by each row of the current tensors
@@ -99,12 +98,12 @@ def decode_batch(
 
 def _prefill(model, batch: list[PreparedRow], width: int, capacity: int, prefixes: PrefixStore | None = None):
     """Run each prompt alone (no padding, causal attention without a mask) and store its keys and values
-    left-padded in a batch cache of ``capacity`` positions. Returns the cache, the last-position logits
-    (B, V) in fp32 and the prompt tokens not computed because ``prefixes`` held them. One prompt at a time
-    is as fast per token as a padded batch of them (matrix products of hundreds of rows already fill the
-    cores) and wastes nothing on padding."""
+    left-padded in a batch cache of ``capacity`` positions, after the part of it ``prefixes`` already holds.
+    Returns the cache and the last-position logits (B, V) in fp32. One prompt at a time is as fast per
+    token as a padded batch of them (matrix products of hundreds of rows already fill the cores) and
+    wastes nothing on padding."""
     cache = preallocated_cache(model.config, capacity)
-    logits, reused = [], 0
+    logits = []
     for i, p in enumerate(batch):
         alone = preallocated_cache(model.config, len(p.prompt_ids))
         shared, layers = prefixes.longest(p.prompt_ids) if prefixes is not None else (0, None)
@@ -113,7 +112,6 @@ def _prefill(model, batch: list[PreparedRow], width: int, capacity: int, prefixe
                 layer.allocate(1, keys.shape[0], keys.shape[-1], keys.dtype)
                 layer.write_prompt(0, keys[:, :shared], values[:, :shared], shared)
                 layer.set_length(shared)
-            reused += shared
         out = model(input_ids=torch.tensor([p.prompt_ids[shared:]], dtype=torch.long), past_key_values=alone,
                     use_cache=True, logits_to_keep=1)
         logits.append(out.logits[0, -1].float())
@@ -125,7 +123,7 @@ def _prefill(model, batch: list[PreparedRow], width: int, capacity: int, prefixe
             prefixes.add(p.prompt_ids, [(row.keys[0], row.values[0]) for row in alone.layers])
     for layer in cache.layers:
         layer.set_length(width)
-    return cache, torch.stack(logits), reused
+    return cache, torch.stack(logits)
 
 
 def _choose(logits: torch.Tensor, rows: list[PreparedRow], outputs: list[list[int]], generators: list,

@@ -7,6 +7,7 @@
 Rows are sorted by prompt length and cut into batches of ``batch_size`` (little padding). A batch is
 left-padded and prefilled at once, then decoded step by step (:mod:`recgpt.llm.torch_decode`). A row whose
 prompt does not fit ``n_ctx`` fails alone; a batch that runs out of memory is split in halves and retried.
+A prompt that starts like one prefilled before reuses its keys and values (:mod:`recgpt.llm.torch_prefix_cache`).
 """
 
 from __future__ import annotations
@@ -68,7 +69,7 @@ class GenerationStats:
     decode_s: float = 0.0
     grammar_s: float = 0.0
     prompt_tokens: int = 0
-    reused_tokens: int = 0
+    reused_tokens: int = 0  # of prompt_tokens, taken from the prefix store instead of computed
     generated_tokens: int = 0
     decode_steps: int = 0
     batches: int = 0
@@ -130,6 +131,7 @@ class BatchGenerator:
             for start in range(0, len(ready), self.batch_size):
                 for index, result in self._run_splitting(ready[start : start + self.batch_size], decode):
                     outputs[index] = result
+            self.stats.reused_tokens = self.prefixes.reused_tokens if self.prefixes is not None else 0
         return outputs  # type: ignore[return-value]
 
     def prepare(self, index: int, row: GenerationRow) -> PreparedRow:

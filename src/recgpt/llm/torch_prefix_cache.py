@@ -41,7 +41,7 @@ class PrefixStore:
         self.nbytes = 0
         self._prompts: OrderedDict[int, StoredPrompt] = OrderedDict()
         self._next = 0
-        self.reused_tokens = 0
+        self.reused_tokens = 0  # prompt tokens not computed, over the store's life
 
     def __len__(self) -> int:
         return len(self._prompts)
@@ -78,7 +78,3 @@ class PrefixStore:
         while self.nbytes > self.max_bytes:
             _, dropped = self._prompts.popitem(last=False)
             self.nbytes -= dropped.nbytes
-
-    def clear(self) -> None:
-        self._prompts.clear()
-        self.nbytes = 0
