@@ -273,7 +273,7 @@ def test_a_pickle_that_would_run_code_is_refused_by_the_converter(model, tmp_pat
 def test_subnormals_flushed_before_the_first_parallel_operation_reach_every_worker():
     """`recgpt run` and `recgpt train-retriever` flush subnormal floats to zero before any parallel operation
     (late epochs ran up to twice as slow without): every OpenMP worker created afterwards has the flags.
-    In a fresh process, as the commands do; then the retriever trains with its flag on."""
+    In a fresh process, as the commands do."""
     import subprocess
     import sys
 
