@@ -244,3 +244,29 @@ def test_shared_prompt_prefixes_are_computed_once_and_answer_the_same(fp32):
     assert whole.stats.reused_tokens == 0
     assert reused.stats.reused_tokens >= 3 * shared // 6  # at least the instructions of 3 of the 4 prompts
     assert reused.stats.reused_tokens < reused.stats.prompt_tokens
+
+
+def test_answer_logprobs_equal_a_full_forward_pass_of_prompt_and_answer(fp32):
+    from recgpt.llm.torch_score import answer_logprobs
+
+    messages = [{"role": "user", "content": "Is a stapler office equipment? Answer in JSON."}]
+    answers = ['{"verdict": "yes"}', '{"reason": "it staples paper", "verdict": "no"}', "Y"]
+    got = answer_logprobs(fp32, messages, answers)
+    tokenizer = fp32.tokenizer
+    prompt = tokenizer.encode(tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False),
+                              add_special_tokens=False)
+    for answer, score in zip(answers, got):
+        ids = tokenizer.encode(answer, add_special_tokens=False)
+        with torch.inference_mode():
+            logits = fp32.model(torch.tensor([prompt + ids])).logits[0].float()
+        logp = torch.log_softmax(logits[len(prompt) - 1: -1], dim=-1)
+        expected = float(logp.gather(1, torch.tensor(ids).unsqueeze(1)).sum())
+        assert score == pytest.approx(expected, abs=2e-3)
+    assert all(s < 0 for s in got) and answer_logprobs(fp32, messages, []) == []
+
+
+def test_answer_logprobs_name_a_prompt_and_answer_longer_than_the_window(fp32):
+    from recgpt.llm.torch_score import answer_logprobs
+
+    with pytest.raises(BackendError, match="context window of 12 tokens"):
+        answer_logprobs(dataclasses.replace(fp32, n_ctx=12), [{"role": "user", "content": "hello there"}], ["a b c"])

@@ -50,6 +50,67 @@ class TestSerenGPT(SeralScorerContract):
         return registry.seral_scorers.get("serengpt.v1").build(context)
 
 
+@pytest.fixture(scope="module")
+def embedded_fp32():
+    pytest.importorskip("transformers")
+    from recgpt.llm.torch_backend import TorchBackend
+
+    backend = TorchBackend(dtype="float32", threads=2)
+    yield backend
+    backend.close()
+
+
+class TestSerenGPTPreference(SeralScorerContract):
+    """serengpt-pref.v1 on the real embedded model (teacher-forced log-probabilities, no sampling)."""
+
+    @pytest.fixture(autouse=True)
+    def _model(self, embedded_fp32):
+        self.backend = embedded_fp32
+
+    def build(self, context):
+        context.backend = self.backend
+        return registry.seral_scorers.get("serengpt-pref.v1").build(context)
+
+    def setup(self, dataset, run=None):
+        scorer, pairs = super().setup(dataset, run)
+        return scorer, pairs[:4]  # two forward passes of a 300-token prompt each: the contract, kept small
+
+
+class ScriptedPreferences:
+    """A backend that scores answers: the "yes" answer is likelier by 2 nats exactly for category B."""
+
+    def __init__(self):
+        self.asked = []
+
+    def answer_logprobs(self, prompt, answers):
+        self.asked.append((prompt, answers))
+        return [-1.0, -3.0] if "(category: B)" in prompt else [-3.0, -1.0]
+
+    def close(self):
+        pass
+
+
+def test_preference_scores_are_the_probability_of_yes_between_the_two_trained_answers(tiny):
+    context = context_of(None, tiny, SeralConfig())
+    context.backend = ScriptedPreferences()
+    profile = {p.user_id: p for p in build_profiles(tiny, "test", context.category, SeralConfig().profile)}["u1"]
+    scorer = registry.seral_scorers.get("serengpt-pref.v1").build(context)
+    b1, a2 = scorer.score([(profile, "b1"), (profile, "a2")])
+    assert b1.score == pytest.approx(1 / (1 + math.exp(-2))) and b1.verdict == "yes"
+    assert b1.reason == "B is new to the user and fits their interests"
+    assert a2.score == pytest.approx(1 / (1 + math.exp(2))) and a2.verdict == "no"
+    assert a2.reason == "the user already buys A"  # u1's familiar category: the familiar "no" of the pairs
+    prompt, answers = context.backend.asked[0]
+    assert "(category: B)" in prompt and [json.loads(a)["verdict"] for a in answers] == ["yes", "no"]
+
+
+def test_preference_scoring_needs_a_backend_that_scores_answers(tiny):
+    context = context_of(None, tiny, SeralConfig())
+    context.backend = FakeBackend(says_yes_to("B"))
+    with pytest.raises(ValueError, match="scores given answers"):
+        registry.seral_scorers.get("serengpt-pref.v1").build(context)
+
+
 def test_popular_new_puts_every_new_category_above_every_familiar_one(tiny):
     context = context_of(None, tiny, SeralConfig())
     profile = {p.user_id: p for p in build_profiles(tiny, "test", context.category, SeralConfig().profile)}["u1"]
@@ -103,6 +164,19 @@ def test_offline_evaluation_of_a_scripted_serengpt_has_the_known_answer(tiny, tm
     above = sum(pops[i] > 1 for i in items if i != "b1")
     tied = sum(pops[i] == 1 for i in items if i != "b1")
     assert out["scorers"]["popular-new.v1"]["hit@1"] == pytest.approx(0.0 if above else 1 / (tied + 1))
+
+
+def test_evaluations_of_the_same_candidate_sets_accumulate_and_an_adapter_names_its_row(tiny, tmp_path):
+    run = RunFolder(tmp_path / "run")
+    evaluate_offline(run, tiny, SeralConfig.from_dict({"candidates": {"size": 4}}), ["popular-new.v1"])
+    adapter = str(tmp_path / "models" / "serengpt-ipo" / "adapter")
+    aligned = SeralConfig.from_dict({"candidates": {"size": 4}, "serengpt": {"adapter": adapter}})
+    out = evaluate_offline(run, tiny, aligned, ["serengpt-pref.v1"], backend=ScriptedPreferences())
+    assert set(out["scorers"]) == {"popular-new.v1", "serengpt-pref.v1 + serengpt-ipo"}
+    assert out["scorers"]["serengpt-pref.v1 + serengpt-ipo"]["adapter"] == adapter
+    assert out["scorers"]["serengpt-pref.v1 + serengpt-ipo"]["hit@1"] > 0  # b1 scored by the scripted model
+    other = SeralConfig.from_dict({"candidates": {"size": 3}})  # other sets: the earlier rows do not carry over
+    assert set(evaluate_offline(run, tiny, other, ["random.v1"])["scorers"]) == {"random.v1"}
 
 
 def test_offline_metrics_skip_a_set_without_exactly_one_target():

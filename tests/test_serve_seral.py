@@ -153,3 +153,25 @@ def test_new_judgments_make_the_run_reload(channel_run, tmp_path):
     assert holder.changed() and holder.reload()[0]
     after = holder.current.summary()["serendipity"]
     assert (after["users"], after["stale_users"]) == (before["users"] + 1, 0)
+
+
+def test_posted_events_of_a_run_user_get_the_channel_without_the_categories_they_touch(channel_run):
+    """POST /v1/recommendations with a run user's fresh events: the reserved slots come from the user's cached
+    judgments, less those of the posted items' categories (no longer unexpected); an anonymous list has none."""
+    root, _, _ = channel_run
+    body = {"user_id": "u0_0", "events": [{"item_id": "i3_0", "behavior": "click", "timestamp": 10**10}], "k": 10}
+    with _client(root, seral_quota=0) as client:
+        plain = client.post("/v1/recommendations", json=body, headers=H).json()
+    with _client(root) as client:
+        answer = client.post("/v1/recommendations", json=body, headers=H).json()
+        anonymous = client.post("/v1/recommendations", json={**body, "user_id": None}, headers=H).json()
+    assert answer["serendipity_channel"] == "served"
+    base = [it["item_id"] for it in plain["items"]]
+    judged = [Judgment("u0_0", "", item, SCORER, score, "", reason) for item, score, reason in MINE
+              if not item.startswith("i3_")]  # i3_0's category: its judgment (the best one) is left out
+    expected = final_lists({"u0_0": base}, {"u0_0": judged}, ChannelConfig(list_size=10, quota=2, min_score=0.5))
+    assert [(it["item_id"], it["channel"]) for it in answer["items"]] == [(s.item_id, s.channel) for s in expected]
+    reserved = [it["item_id"] for it in answer["items"] if it["channel"] == "serendipity"]
+    assert reserved and reserved[0] == "i2_9"  # the best judgment left once i3_9's is dropped
+    assert anonymous["serendipity_channel"] == "no_judgments"
+    assert all(it["channel"] == "base" for it in anonymous["items"])

@@ -210,6 +210,7 @@ seral_scorers = Registry("seral scorer", "recgpt.seral_scorers", {
     "popular-new.v1": "recgpt.seral.scorers:PopularNewScorer",
     "random.v1": "recgpt.seral.scorers:RandomScorer",
     "serengpt.v1": "recgpt.seral.serengpt:SerenGPTScorer",
+    "serengpt-pref.v1": "recgpt.seral.serengpt:SerenGPTPreferenceScorer",
 })
 
 REGISTRIES: dict[str, Registry] = {

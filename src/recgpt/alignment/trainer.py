@@ -78,7 +78,7 @@ def train(training_set: TrainingSet, out: str | Path, config: TrainerConfig, bas
         raise TrainingSetError(f"the training set has no training samples ({training_set.counts})")
     out.mkdir(parents=True, exist_ok=True)
     checkpoints = out / "checkpoints"
-    resume = _resumable(out, key, checkpoints)
+    resume = resumable_checkpoints(out, key, checkpoints)
     (out / IN_PROGRESS).write_text(json.dumps(key, indent=1))
     trainer, model, tokens = _trainer(source, from_adapter, config, train_rows, eval_rows, checkpoints, progress)
     resumed_from = 0
@@ -128,7 +128,7 @@ def _finished(out: Path, key: dict[str, Any]) -> TrainingResult | None:
     return result if result is not None and result.manifest.get("key") == key else None
 
 
-def _resumable(out: Path, key: dict[str, Any], checkpoints: Path) -> bool:
+def resumable_checkpoints(out: Path, key: dict[str, Any], checkpoints: Path) -> bool:
     """True when ``checkpoints`` holds a checkpoint of this very training; other checkpoints are removed."""
     marker = out / IN_PROGRESS
     same = marker.exists() and json.loads(marker.read_text()) == key
@@ -183,7 +183,7 @@ def _trainer(source, from_adapter, config: TrainerConfig, train_rows, eval_rows,
         data_seed=config.seed, report_to=[], disable_tqdm=True, dataloader_num_workers=0,
         save_only_model=False, remove_unused_columns=True, activation_checkpointing=False,
     )
-    callbacks = [_reporter_callback(reporter(progress), steps_per_epoch * config.epochs),
+    callbacks = [reporter_callback(reporter(progress), steps_per_epoch * config.epochs),
                  _timed_checkpoint_callback(config.checkpoint_minutes)]
     if eval_data is not None:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=config.patience))
@@ -227,7 +227,7 @@ def _fitting(data, tokenizer, max_length: int):
     return kept
 
 
-def _reporter_callback(progress: ProgressFn, total_steps: float):
+def reporter_callback(progress: ProgressFn, total_steps: float):
     """A transformers TrainerCallback that reports progress (loss, held-out loss, tokens/s) and stops the
     training with a clear error when the loss stops being a number."""
     from transformers import TrainerCallback
@@ -251,7 +251,8 @@ def _reporter_callback(progress: ProgressFn, total_steps: float):
             self.last_loss = float(loss) if loss is not None else self.last_loss
             seconds = time.perf_counter() - self.start
             info = {"loss": self.last_loss, "eval_loss": logs.get("eval_loss"),
-                    "tok/s": self.tokens_per_epoch * (state.epoch or 0) / max(seconds, 1e-9)}
+                    "tok/s": self.tokens_per_epoch * (state.epoch or 0) / max(seconds, 1e-9)
+                    if self.tokens_per_epoch else None}
             self.progress_info = {k: v for k, v in info.items() if v is not None}
             progress("fine-tuning", state.global_step, self.total, **self.progress_info)
 

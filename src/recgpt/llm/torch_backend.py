@@ -148,6 +148,15 @@ class TorchBackend(Backend):
             results[i] = Completion(out.text, out.prompt_tokens, out.completion_tokens) if isinstance(out, Generated) else out
         return results
 
+    def answer_logprobs(self, prompt: Prompt, answers: list[str]) -> list[float]:
+        """Summed log-probability of each of ``answers`` after ``prompt`` (teacher forcing,
+        :func:`recgpt.llm.torch_score.answer_logprobs`): how a preference-aligned model is read."""
+        from recgpt.llm.torch_score import answer_logprobs
+
+        generator = self.generator
+        with torch_threads(self.threads):
+            return answer_logprobs(generator.loaded, as_messages(prompt), answers)
+
     @classmethod
     def from_config(cls, options: TorchOptions, config) -> "TorchBackend":
         return cls(options.model, adapter=options.adapter, dtype=options.dtype, threads=options.threads,

@@ -88,8 +88,11 @@ class IPOConfig(StrictConfig):
     lora_r: int = Field(8, ge=1)
     lora_alpha: int = Field(16, ge=1)
     max_length: int = Field(512, ge=64, description="prompt + answer tokens; longer pairs are left out")
-    heldout_rows: int = Field(32, ge=0, description="held-out rows whose loss is measured before and after")
+    heldout_rows: int = Field(32, ge=0, description="held-out rows whose loss is measured before and after (and "
+                                                     "as many training rows; 0: every training row, none held out)")
     bf16: bool | Literal["auto"] = Field("auto", description="bfloat16 autocast on the CPU; auto: when it has AMX-BF16")
+    checkpoint_every: int = Field(20, ge=1, description="steps between checkpoints; a killed training resumes "
+                                                         "from the last (not part of the training's identity)")
     seed: int = 0
 
 

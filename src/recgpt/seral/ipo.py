@@ -25,11 +25,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from recgpt.alignment.trainer import TrainingError, TrainingResult
+from recgpt.alignment.trainer import IN_PROGRESS, TrainingError, TrainingResult, reporter_callback, resumable_checkpoints
 from recgpt.hardware import resolve_bf16
+from recgpt.progress import ProgressFn, reporter
 from recgpt.seral.config import IPOConfig
 
 MANIFEST = "manifest.json"
+NOT_IN_KEY = {"checkpoint_every"}  # how a training runs, not what it learns
 
 
 @contextmanager
@@ -71,9 +73,11 @@ def load_policy(config: IPOConfig, base: str | None = None):
 
 
 def train_ipo(rows: list[dict], out: str | Path, config: IPOConfig, heldout: list[dict] | None = None,
-              base: str | None = None) -> TrainingResult:
+              base: str | None = None, progress: ProgressFn | None = None) -> TrainingResult:
     """IPO on conversational preference ``rows`` (:func:`recgpt.seral.pairs.dpo_rows`) into ``out``
-    (``adapter/`` and ``manifest.json``); a finished folder with the same rows and configuration is reused."""
+    (``adapter/`` and ``manifest.json``); a finished folder with the same rows and configuration is reused.
+    Checkpoints every ``checkpoint_every`` steps in ``out/checkpoints``: a killed training of the same rows and
+    configuration resumes from the last one. Progress goes to ``progress`` ("fine-tuning", loss per step)."""
     import datasets
     from transformers.utils import logging as transformers_logging
     from trl import DPOConfig, DPOTrainer
@@ -81,56 +85,67 @@ def train_ipo(rows: list[dict], out: str | Path, config: IPOConfig, heldout: lis
     if not rows:
         raise TrainingError("no preference pairs to train on (run `recgpt seral pairs` first)")
     out = Path(out)
-    key = {"rows": rows_hash(rows), "heldout": rows_hash(heldout or []), "config": config.model_dump(mode="json"),
-           "base": base}
+    key = {"rows": rows_hash(rows), "heldout": rows_hash(heldout or []),
+           "config": config.model_dump(mode="json", exclude=NOT_IN_KEY), "base": base}
     manifest_path = out / MANIFEST
     if manifest_path.exists() and json.loads(manifest_path.read_text()).get("key") == key:
         return TrainingResult(out / "adapter", json.loads(manifest_path.read_text()))
+    out.mkdir(parents=True, exist_ok=True)
+    checkpoints = out / "checkpoints"
+    resume = resumable_checkpoints(out, key, checkpoints)
+    (out / IN_PROGRESS).write_text(json.dumps(key, indent=1))
     datasets.disable_progress_bars()
     transformers_logging.disable_progress_bar()
     tokenizer, model, source = load_policy(config, base)
     train_data = datasets.Dataset.from_list(rows)
     held_data = datasets.Dataset.from_list(heldout) if heldout else None
     args = DPOConfig(
-        output_dir=str(out / "checkpoints"), use_cpu=True, bf16=resolve_bf16(config.bf16), loss_type=["ipo"], beta=config.beta,
+        output_dir=str(checkpoints), use_cpu=True, bf16=resolve_bf16(config.bf16), loss_type=["ipo"], beta=config.beta,
         max_steps=config.steps, per_device_train_batch_size=config.batch_size,
         per_device_eval_batch_size=config.batch_size, learning_rate=config.lr, lr_scheduler_type="constant",
-        max_length=config.max_length, logging_steps=1, save_strategy="no", eval_strategy="no", report_to=[],
+        max_length=config.max_length, logging_steps=1, save_strategy="steps",
+        save_steps=config.checkpoint_every, save_total_limit=2, eval_strategy="no", report_to=[],
         disable_tqdm=True, seed=config.seed, data_seed=config.seed, dataloader_num_workers=0,
         activation_checkpointing=False,
     )
     trainer = DPOTrainer(model=model, args=args, train_dataset=train_data, eval_dataset=held_data,
-                         processing_class=tokenizer)
+                         processing_class=tokenizer,
+                         callbacks=[reporter_callback(reporter(progress), config.steps)])
     from transformers import PrinterCallback
 
     trainer.remove_callback(PrinterCallback)
     with completion_positions_only():
-        before = _losses(trainer, train_data, held_data)
+        probe = train_data.select(range(min(len(train_data), config.heldout_rows or len(train_data))))
+        before = _losses(trainer, probe, held_data)
         start = time.perf_counter()
-        trainer.train()
+        resumed_from = max(int(c.name.split("-")[-1]) for c in checkpoints.glob("checkpoint-*")) if resume else 0
+        trainer.train(resume_from_checkpoint=True if resume else None)
         seconds = time.perf_counter() - start
-        after = _losses(trainer, train_data, held_data)
+        after = _losses(trainer, probe, held_data)
     if any(v != v for v in after.values()):  # NaN
         raise TrainingError(f"the IPO loss became NaN ({after}); lower ipo.lr")
     folder = out / "adapter"
     if folder.exists():
         shutil.rmtree(folder)
     trainer.model.save_pretrained(folder)
-    shutil.rmtree(out / "checkpoints", ignore_errors=True)
-    manifest = _manifest(key, config, source, trainer, rows, heldout, before, after, seconds)
+    manifest = _manifest(key, config, source, trainer, rows, heldout, before, after, seconds, resumed_from)
     manifest_path.write_text(json.dumps(manifest, indent=1))
+    (out / IN_PROGRESS).unlink()
+    shutil.rmtree(checkpoints, ignore_errors=True)
     return TrainingResult(folder, manifest)
 
 
 def _losses(trainer, train_data, held_data) -> dict[str, float]:
-    """The IPO loss on the training rows (and the held-out rows), as trl computes it, without training."""
+    """The IPO loss on (the first ``heldout_rows`` of) the training rows and on the held-out rows, as trl
+    computes it, without training: four forward passes a row, so a large training set is only sampled."""
     out = {"train": float(trainer.evaluate(eval_dataset=train_data, metric_key_prefix="pairs")["pairs_loss"])}
     if held_data is not None:
         out["heldout"] = float(trainer.evaluate(eval_dataset=held_data, metric_key_prefix="held")["held_loss"])
     return out
 
 
-def _manifest(key, config: IPOConfig, source, trainer, rows, heldout, before, after, seconds) -> dict[str, Any]:
+def _manifest(key, config: IPOConfig, source, trainer, rows, heldout, before, after, seconds,
+              resumed_from: int) -> dict[str, Any]:
     import peft
     import torch
     import transformers
@@ -141,7 +156,8 @@ def _manifest(key, config: IPOConfig, source, trainer, rows, heldout, before, af
             "rows": {"train": len(rows), "heldout": len(heldout or [])},
             "metrics": {"steps": trainer.state.global_step, "loss_before": before, "loss_after": after,
                         "first_step_loss": losses[0] if losses else None,
-                        "last_step_loss": losses[-1] if losses else None, "seconds": round(seconds, 1)},
+                        "last_step_loss": losses[-1] if losses else None, "seconds": round(seconds, 1),
+                        "resumed_from_step": resumed_from},
             "versions": {"torch": torch.__version__, "transformers": transformers.__version__,
                          "trl": trl.__version__, "peft": peft.__version__},
             "config": config.model_dump(mode="json")}

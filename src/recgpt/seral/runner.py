@@ -8,6 +8,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+from pathlib import Path
+
 from recgpt.pipeline.artifacts import write_json
 from recgpt.runfolder import RunFolder
 from recgpt.seral.config import SeralConfig
@@ -71,7 +75,9 @@ def labels_of(run: RunFolder, dataset, config: SeralConfig) -> list[SerendipityL
 
 def evaluate_offline(run: RunFolder, dataset, config: SeralConfig, scorers: list[str], backend=None) -> dict:
     """Hit@1 and NDCG@3 of each scorer on the candidate sets (written to RUN/seral/candidates.parquet) ->
-    RUN/seral/offline.json: {"candidates": {...}, "scorers": {name: metrics}}."""
+    RUN/seral/offline.json: {"candidates": {...}, "scorers": {name: metrics}}. An LLM scorer with
+    ``serengpt.adapter`` is named ``<scorer> + <the adapter's model folder>`` (the aligned SerenGPT beside the
+    prompted one); the rows of an earlier evaluation on the very same candidate sets are kept."""
     from recgpt.seral.candidates import candidate_sets
     from recgpt.seral.evaluate import offline_metrics, rank_candidates
     from recgpt.seral.scorers import build_scorer
@@ -80,16 +86,25 @@ def evaluate_offline(run: RunFolder, dataset, config: SeralConfig, scorers: list
     context = context_of(run, dataset, config, backend)
     candidates = candidate_sets(labels_of(run, dataset, config), profiles, context.category, config.candidates)
     write_records(run.seral_candidates, candidates, Candidate)
+    identity = hashlib.sha256(json.dumps([[c.user_id, c.item_id, c.is_target] for c in candidates]).encode())
     out = {"candidates": {"sets": len({c.user_id for c in candidates}), "size": config.candidates.size,
-                          "granularity": config.granularity, "fold": config.fold}, "scorers": {}}
+                          "granularity": config.granularity, "fold": config.fold,
+                          "hash": identity.hexdigest()[:16]}, "scorers": {}}
+    if run.seral_offline.exists():
+        earlier = json.loads(run.seral_offline.read_text())
+        if earlier.get("candidates") == out["candidates"]:
+            out["scorers"] = earlier.get("scorers", {})
     for name in scorers:
         scorer = build_scorer(name, context)
         try:
-            out["scorers"][scorer.name] = offline_metrics(candidates, rank_candidates(scorer, candidates, profiles))
+            metrics = offline_metrics(candidates, rank_candidates(scorer, candidates, profiles))
         finally:
             getattr(scorer, "close", lambda: None)()
+        label = scorer.name
         if config.serengpt.adapter and scorer.name.startswith("serengpt"):
-            out["scorers"][scorer.name]["adapter"] = config.serengpt.adapter
+            metrics["adapter"] = config.serengpt.adapter
+            label = f"{scorer.name} + {Path(config.serengpt.adapter).resolve().parent.name}"
+        out["scorers"][label] = metrics
     write_json(run.seral_offline, out)
     return out
 

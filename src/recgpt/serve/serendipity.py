@@ -64,6 +64,7 @@ class ServedChannel:
     config: ChannelConfig
     judged: dict[str, list[Judgment]]
     stale: set[str] = field(default_factory=set)
+    category: dict[str, str] = field(default_factory=dict)  # item -> category at the job's granularity
 
     @classmethod
     def load(cls, run: RunFolder, dataset, quota: int | None, catalog: set[str]) -> "ServedChannel | None":
@@ -87,7 +88,10 @@ class ServedChannel:
             cache.close()
         if not any(judged.values()) and len(fresh) == len(cached):
             return None  # no judgment of this scorer at all
-        channel = cls(config, {u: js for u, js in judged.items() if js}, set(cached) - set(fresh))
+        from recgpt.seral.truth import item_categories
+
+        channel = cls(config, {u: js for u, js in judged.items() if js}, set(cached) - set(fresh),
+                      item_categories(dataset.items, seral.granularity))
         log.info("serendipity channel: %s, quota %d; %d users with judgments, %d stale", config.scorer,
                  config.quota, len(channel.judged), len(channel.stale))
         return channel
@@ -99,14 +103,18 @@ class ServedChannel:
             return "served"
         return "stale" if user in self.stale else "no_judgments"
 
-    def arrange(self, user: str, base: list[str], k: int, excluded: set[str] = frozenset()
-                ) -> list[tuple[str, Judgment | None]]:
+    def arrange(self, user: str, base: list[str], k: int, excluded: set[str] = frozenset(),
+                touched: set[str] = frozenset()) -> list[tuple[str, Judgment | None]]:
         """The user's final list of ``k``: ``final_lists`` over ``base`` (the request's list, best first) with
         ``min(quota, k)`` reserved slots; each item with its judgment when a reserved slot holds it. Judgments of
-        ``excluded`` items (the user's history, when the request excludes it) are left out first."""
+        ``excluded`` items (the user's history, when the request excludes it) are left out first, and so are
+        those of items in the categories of ``touched`` items (events posted with the request: a category the
+        user has just touched is no longer unexpected)."""
         from recgpt.seral.channel import final_lists
 
-        judged = [j for j in self.judged.get(user, []) if j.item_id not in excluded]
+        near = {self.category.get(item) for item in touched} - {None}
+        judged = [j for j in self.judged.get(user, [])
+                  if j.item_id not in excluded and self.category.get(j.item_id) not in near]
         config = self.config.model_copy(update={"list_size": k, "quota": min(self.config.quota, k)})
         by_item = {j.item_id: j for j in judged}
         return [(slot.item_id, by_item[slot.item_id] if slot.channel == "serendipity" else None)

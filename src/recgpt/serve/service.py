@@ -69,26 +69,31 @@ def recommend_events(state, body: s.EventsRequest, k: int, beta: float, max_even
     plan = engine.make_plans([user], [(items, behaviors)], use_llm_tags=known)[0]
     plan.known = known
     interests = state.interests.get(body.user_id, []) if known else []
-    answer = _answers(state, [plan], [interests], k, beta, body.exclude_history, [len(items)], tally)[0]
+    posted = {e.item_id for e in events}
+    answer = _answers(state, [plan], [interests], k, beta, body.exclude_history, [len(items)], tally,
+                      serendipity=True, posted=[posted])[0]
     answer.user_id = body.user_id
     return answer
 
 
 def _answers(state, plans: list[UserPlan], interests: list[list[str]], k: int, beta: float,
              exclude_history: bool, n_events: list[int], tally: Counter | None,
-             serendipity: bool = False) -> list[s.Recommendations]:
-    """The answer of each plan; ``serendipity``: run users' lists, which get the channel's reserved slots when
-    the state has a channel."""
+             serendipity: bool = False, posted: list[set[str]] | None = None) -> list[s.Recommendations]:
+    """The answer of each plan; ``serendipity``: the lists get the channel's reserved slots when the state has
+    a channel and the user current judgments; ``posted``: per plan, the items of events posted with the request
+    (left out of the reserved slots with their categories, and with the history when it is excluded)."""
     engine, lookup, catalog = state.engine, state.explanations, state.engine.catalog
     channel = state.channel if serendipity else None
+    posted = posted or [set() for _ in plans]
     out = []
-    for plan, ranked, mine, count in zip(plans, engine.rank(plans, k, beta, exclude_history), interests, n_events):
+    ranking = engine.rank(plans, k, beta, exclude_history)
+    for plan, ranked, mine, count, fresh in zip(plans, ranking, interests, n_events, posted):
         base = {str(catalog.item_ids[pos]): (float(score), _via(plan, int(via)))
                 for pos, score, via in zip(ranked.positions, ranked.scores, ranked.via) if pos >= 0}
         status = "off" if channel is None else channel.status(plan.user_id)
+        excluded = (_history(state, plan.user_id) | fresh) if exclude_history and status == "served" else set()
         order = ([(item_id, None) for item_id in base] if status != "served" else
-                 channel.arrange(plan.user_id, list(base), k, _history(state, plan.user_id) if exclude_history
-                                 else set()))
+                 channel.arrange(plan.user_id, list(base), k, excluded, touched=fresh))
         rows = []
         for item_id, judgment in order:
             found = lookup.lookup(mine, item_id)
