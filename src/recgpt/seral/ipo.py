@@ -25,7 +25,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from recgpt.alignment.trainer import IN_PROGRESS, TrainingError, TrainingResult, reporter_callback, resumable_checkpoints
+from recgpt.alignment.trainer import (IN_PROGRESS, TrainingError, TrainingResult, reporter_callback,
+                                      resumable_checkpoints)
 from recgpt.hardware import resolve_bf16
 from recgpt.progress import ProgressFn, reporter
 from recgpt.seral.config import IPOConfig
