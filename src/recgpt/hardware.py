@@ -3,9 +3,9 @@
 bfloat16 matrix products are fast only on CPUs with AMX-BF16 tiles (Intel Sapphire Rapids and later),
 where PyTorch runs them through oneDNN. On a CPU with only AVX512-BF16 they are slower than float32.
 Measured on 2 cores of a Xeon without AMX (SmolLM2-135M): a 700 x 576 x 1536 product 106 GFLOPS in
-bfloat16 against 240 in float32, a 600-token prefill 1.34 against 1.02 s, but a decode step after 600
-tokens at batch 8 0.086 against 0.108 s (about equal at batch 32), and LoRA training 71 against 95
-tokens/s. On 2 Sapphire Rapids cores bfloat16 is the faster one (training 319 against 142 tokens/s).
+bfloat16 against 240 in float32, a 600-token prefill 1.33 against 0.88 s, but a decode step after 600
+tokens at batch 8 0.091 against 0.099 s (0.168 against 0.174 at batch 32; benchmarks/bench_llm_dtype.py),
+and LoRA training 71 against 95 tokens/s. On 2 Sapphire Rapids cores bfloat16 is the faster one (training 319 against 142 tokens/s).
 So the trainers default to ``auto``; the torch engine keeps bfloat16 unless ``dtype: auto`` is asked for.
 """
 
