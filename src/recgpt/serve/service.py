@@ -43,7 +43,7 @@ def recommend_users(state, user_ids: list[str], k: int, beta: float, exclude_his
     channel's reserved slots when the run serves it (:mod:`recgpt.serve.serendipity`)."""
     plans = state.engine.plans(user_ids)
     return _answers(state, plans, [state.interests.get(u, []) for u in user_ids], k, beta, exclude_history,
-                    [len(state.engine.model.history.get(u)[0]) for u in user_ids], tally, serendipity=True)
+                    [len(state.engine.model.history.get(u)[0]) for u in user_ids], tally)
 
 
 def recommend_events(state, body: s.EventsRequest, k: int, beta: float, max_events: int,
@@ -71,19 +71,19 @@ def recommend_events(state, body: s.EventsRequest, k: int, beta: float, max_even
     interests = state.interests.get(body.user_id, []) if known else []
     posted = {e.item_id for e in events}
     answer = _answers(state, [plan], [interests], k, beta, body.exclude_history, [len(items)], tally,
-                      serendipity=True, posted=[posted])[0]
+                      posted=[posted])[0]
     answer.user_id = body.user_id
     return answer
 
 
 def _answers(state, plans: list[UserPlan], interests: list[list[str]], k: int, beta: float,
              exclude_history: bool, n_events: list[int], tally: Counter | None,
-             serendipity: bool = False, posted: list[set[str]] | None = None) -> list[s.Recommendations]:
-    """The answer of each plan; ``serendipity``: the lists get the channel's reserved slots when the state has
-    a channel and the user current judgments; ``posted``: per plan, the items of events posted with the request
+             posted: list[set[str]] | None = None) -> list[s.Recommendations]:
+    """The answer of each plan, with the serendipity channel's reserved slots when the state has a channel and
+    the user has current judgments; ``posted``: per plan, the items of events posted with the request
     (left out of the reserved slots with their categories, and with the history when it is excluded)."""
     engine, lookup, catalog = state.engine, state.explanations, state.engine.catalog
-    channel = state.channel if serendipity else None
+    channel = state.channel
     posted = posted or [set() for _ in plans]
     out = []
     ranking = engine.rank(plans, k, beta, exclude_history)
