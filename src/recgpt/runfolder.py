@@ -304,6 +304,10 @@ class RunFolder:
         """``RUN/alignment/models/<task>-self-r<round>/``: the student after self-training round ``round``."""
         return self.tuned_model(f"{task}-self-r{round}")
 
+    def pass_rates(self, task: str) -> Path:
+        """``RUN/alignment/pass-rates-<task>.json``: held-out pass rates of named models (`recgpt align pass-rates`)."""
+        return self.alignment / f"pass-rates-{task}.json"
+
     @property
     def loop_state(self) -> Path:
         """``RUN/alignment/loop.json``: the alignment loop's finished steps with their fingerprints and figures."""

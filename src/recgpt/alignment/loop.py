@@ -20,6 +20,7 @@ from typing import Any, Callable
 
 from recgpt.alignment.config import AlignmentConfig
 from recgpt.alignment.harvest import StageConfigs
+from recgpt.alignment.pass_rates import compare, rates_table
 from recgpt.alignment.selftrain import HeldoutEvaluator, RuntimeFactory, self_train
 from recgpt.progress import ProgressFn, reporter
 from recgpt.stages.postchecks import EmbeddingCache
@@ -166,8 +167,7 @@ def run_loop(inputs: LoopInputs) -> dict[str, Any]:
                     models["curriculum"] = adapters["curriculum"]
                 if adapters.get(f"distill-{task}") not in (None, adapters.get("curriculum")):
                     models["distillation"] = adapters[f"distill-{task}"]
-                return {"users": len(evaluator.heldout),
-                        "rates": {name: evaluator(path) for name, path in models.items()}}
+                return compare(evaluator, models)
 
             step(f"evaluate-{task}", {"task": task, "adapters": adapters}, evaluate)
     write_report(run, results)
@@ -248,12 +248,7 @@ def write_report(run, results: dict[str, Any]) -> None:
         for r in (self_result or {}).get("rounds", []):
             if r.get("heldout"):
                 rows[f"self-training round {r['round']}"] = r["heldout"]
-        criteria = sorted({c for rates in rows.values() for c in rates if c != "overall"})
-        lines += [f"## {task}: held-out pass rates ({result['users']} users)", "",
-                  "| model | " + " | ".join(criteria + ["overall"]) + " |", "|---" * (len(criteria) + 2) + "|"]
-        for model, rates in rows.items():
-            lines.append(f"| {model} | " + " | ".join(f"{rates.get(c, float('nan')):.3f}" for c in criteria + ["overall"])
-                         + " |")
+        lines += [f"## {task}: held-out pass rates ({result['users']} users)", "", *rates_table(rows)]
         if self_result:
             lines += ["", f"Self-training stopped: {self_result['stopped']}."]
         lines.append("")

@@ -10,6 +10,7 @@
     recgpt align distill --run runs/office --task tags     # teacher answers -> <task>-teacher set -> student
     recgpt align self-train --run runs/office --task tags --from-adapter runs/office/alignment/models/tags-teacher/adapter
     recgpt align loop --run runs/office                    # curriculum, distillation, self-training, report
+    recgpt align pass-rates --run runs/office --task interests --model tags-il   # held-out pass rates, side by side
 
 Settings come from ``--config`` (a pipeline YAML with an ``alignment`` block, or the block alone), else from
 ``RUN/config.yaml``, then ``--set KEY=VALUE`` (keys of the alignment block: ``incremental.last_n=5``).
@@ -109,8 +110,6 @@ def evaluate_command(
     """Report Table 5: tag HR@K of the base and the tuned model(s) on the same test users, beside the no-LLM
     baselines, at the category and leaf granularity -> RUN/alignment/table5.json."""
     from recgpt.alignment.evaluate import evaluate_tag_models
-    from recgpt.alignment.trainer import TrainingResult, finished_result
-    from recgpt.errors import MissingInputError
     from recgpt.stages.context import sample_users
     from recgpt.retrieval.saved import SAVED_MODEL
     from recgpt.stages.phi import TagToCategory
@@ -119,13 +118,7 @@ def evaluate_command(
     folder = RunFolder(run)
     alignment, tags, llm = _configs(folder, config, settings)
     table_config = alignment.evaluation.model_copy(update={"users": users or alignment.evaluation.users})
-    adapters: dict[str, Optional[Path]] = {"base": None}
-    for name in models:
-        result: Optional[TrainingResult] = finished_result(folder.tuned_model(name))
-        if result is None or result.adapter is None:
-            raise MissingInputError(f"{folder.tuned_model(name)}: no finished LoRA training here "
-                                    f"(run `recgpt align train --run {run} --name {name}`)")
-        adapters[name] = result.adapter
+    adapters = _adapters(folder, models)
     dataset = load_run_dataset(folder)
     chosen = sample_users(dataset, table_config.users, table_config.seed, "test")
     table, tag_tables = evaluate_tag_models(folder, dataset, TagToCategory.load(folder.phi), tags, llm, adapters,
@@ -138,6 +131,22 @@ def evaluate_command(
     table.write(folder.table5)
     typer.echo(table.as_markdown())
     typer.echo(f"-> {folder.table5}")
+
+
+def _adapters(folder: RunFolder, models: list[str]) -> dict[str, Optional[Path]]:
+    """``{"base": None, name: LoRA adapter folder}`` for tuned models under ``RUN/alignment/models``; a name
+    without a finished LoRA training there is an error naming the folder."""
+    from recgpt.alignment.trainer import finished_result
+    from recgpt.errors import MissingInputError
+
+    adapters: dict[str, Optional[Path]] = {"base": None}
+    for name in models:
+        result = finished_result(folder.tuned_model(name))
+        if result is None or result.adapter is None:
+            raise MissingInputError(f"{folder.tuned_model(name)}: no finished LoRA training here "
+                                    f"(run `recgpt align train --run {folder.root} --name {name}`)")
+        adapters[name] = result.adapter
+    return adapters
 
 
 def _downstream(folder: RunFolder, config: Optional[Path], dataset, tag_tables: dict, users: list[str]) -> dict:
@@ -275,6 +284,39 @@ def self_train_command(run: Path = RUN, config: Optional[Path] = CONFIG, setting
                             student_runtime(folder, inputs.llm), purifiers, str(from_adapter) if from_adapter else None,
                             inputs.base, system_prompt=inputs.llm.system_prompt)
     typer.echo(json.dumps(result.as_dict(), indent=1))
+
+
+@align_app.command("pass-rates")
+def pass_rates_command(run: Path = RUN, config: Optional[Path] = CONFIG, settings: list[str] = SETTINGS,
+                       task: str = TASK,
+                       models: list[str] = typer.Option([], "--model", help="tuned model name(s) under "
+                                                                            "RUN/alignment/models (repeatable)")) -> None:
+    """Held-out pass rates, per criterion, of the base model and each named model on one stage task (report
+    Tables 2, 4 and 7 in form): the same held-out users (self_training.heldout_users, seeded), greedy answers,
+    the post-checks and the judge of self_training.filter -> RUN/alignment/pass-rates-<task>.json."""
+    from recgpt.alignment.pass_rates import compare, rates_table
+    from recgpt.alignment.purify import JudgePurifier
+    from recgpt.alignment.selftrain import HeldoutEvaluator, student_runtime
+    from recgpt.judge.grade import open_judge
+
+    folder = RunFolder(run)
+    adapters = {name: str(path) if path else None for name, path in _adapters(folder, models).items()}
+    inputs = _loop_inputs(folder, config, settings)
+    a = inputs.alignment
+    f = a.self_training.filter
+    with open_judge(folder.root, a.judge) as (judge, buffer, round):
+        purifiers = {task: JudgePurifier(judge, buffer, f.criteria, round, task=task, human=f.human_labels)} \
+            if f.judge else {}
+        evaluator = HeldoutEvaluator(folder, inputs.dataset, inputs.phi, task, a, inputs.stages,
+                                     student_runtime(folder, inputs.llm), purifiers,
+                                     system_prompt=inputs.llm.system_prompt)
+        result = compare(evaluator, adapters)
+    out = {"task": task, "models": adapters, "judge": f.judge, **result}
+    folder.pass_rates(task).parent.mkdir(parents=True, exist_ok=True)
+    folder.pass_rates(task).write_text(json.dumps(out, indent=1))
+    typer.echo(f"{task}: held-out pass rates ({result['users']} users)")
+    typer.echo("\n".join(rates_table(result["rates"])))
+    typer.echo(f"-> {folder.pass_rates(task)}")
 
 
 @align_app.command("loop")
