@@ -149,6 +149,7 @@ subtasks:
     first, second = (json.loads((run.curriculum_model(s.name) / "manifest.json").read_text()) for s in steps)
     assert first["key"]["from_adapter"] is None and second["key"]["from_adapter"] is not None
     assert first["metrics"]["steps"] == second["metrics"]["steps"] == 1
+    assert first["metrics"]["last_loss"] > 0 and second["metrics"]["first_loss"] > 0  # logged even for one step
     assert json.loads(run.curriculum_report("curriculum").read_text())["steps"][1]["adapter"] == steps[1].adapter
 
 

@@ -171,11 +171,13 @@ def _trainer(source, from_adapter, config: TrainerConfig, train_rows, eval_rows,
     train_data = _fitting(Dataset.from_list(train_rows), tokenizer, config.max_length)
     eval_data = _fitting(Dataset.from_list(eval_rows), tokenizer, config.max_length) if eval_rows else None
     steps_per_epoch = math.ceil(len(train_data) / (config.batch_size * config.grad_accum))
+    total_steps = math.ceil(steps_per_epoch * config.epochs)
     args = SFTConfig(
         output_dir=str(checkpoints), use_cpu=True, bf16=resolve_bf16(config.bf16),
         per_device_train_batch_size=config.batch_size, per_device_eval_batch_size=config.batch_size,
         gradient_accumulation_steps=config.grad_accum, num_train_epochs=config.epochs, learning_rate=config.lr,
-        lr_scheduler_type="linear", warmup_steps=max(1, steps_per_epoch // 20), logging_steps=5,
+        lr_scheduler_type="linear", warmup_steps=max(1, steps_per_epoch // 20),
+        logging_steps=max(1, min(5, total_steps // 4)), logging_first_step=True,  # a loss even for 3 steps
         eval_strategy="steps" if eval_data is not None else "no", eval_steps=config.eval_every,
         save_strategy="steps", save_steps=config.eval_every, save_total_limit=2,
         load_best_model_at_end=eval_data is not None, metric_for_best_model="eval_loss", greater_is_better=False,
