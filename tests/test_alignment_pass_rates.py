@@ -64,11 +64,14 @@ def test_each_named_model_is_asked_greedily_and_its_pass_rate_is_reported_beside
     assert result.exit_code == 0, result.output
     out = json.loads(run.pass_rates("tags").read_text())
     assert {name: rates["overall"] for name, rates in out["rates"].items()} == {"base": 0.0, "half": 0.5, "good": 1.0}
+    assert {name: (r["items_per_answer"], r["kept_per_answer"]) for name, r in out["rates"].items()} == {
+        "base": (2.0, 0.0), "half": (2.0, 1.0), "good": (2.0, 2.0)}
     assert out["users"] == 2 and out["judge"] is False
     assert out["models"]["good"] == str(run.tuned_model("good") / "adapter")
     assert [a for a, _ in asked] == [None, out["models"]["half"], out["models"]["good"]]
     assert {t for _, t in asked} == {0.0}  # greedy
-    assert "| model | post_checks | overall |" in result.output and "| half | 0.500 | 0.500 |" in result.output
+    assert "| model | post_checks | overall | items_per_answer | kept_per_answer |" in result.output
+    assert "| half | 0.500 | 0.500 | 2.000 | 1.000 |" in result.output
 
 
 def test_a_model_without_a_finished_training_is_an_error_naming_its_folder(tmp_path):

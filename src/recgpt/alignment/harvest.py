@@ -164,6 +164,13 @@ class HarvestResult:
         out["overall"] = round(self.counts["items_kept"] / self.counts["items"], 4) if self.counts["items"] else 0.0
         return out
 
+    def yields(self) -> dict[str, float]:
+        """Items written and kept per answer: a model that writes one passing item where five were asked for has
+        a high pass rate but a low yield, so the two are read together."""
+        answers = self.counts["answers"]
+        return {"items_per_answer": round(self.counts["items"] / answers, 3) if answers else 0.0,
+                "kept_per_answer": round(self.counts["items_kept"] / answers, 3) if answers else 0.0}
+
     def summary(self) -> dict[str, Any]:
         return {"counts": dict(self.counts), "pass_rates": self.rates(), "tokens": dict(self.tokens),
                 "seconds": round(self.seconds, 1), "samples": len(self.samples), "errors": self.errors}

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-Rates = dict[str, float]  # criterion ("post_checks", "judge:<name>") or "overall" -> share of items passing
+Rates = dict[str, float]  # criterion ("post_checks", "judge:<name>") or "overall" -> share of items passing,
+#                           and the yields: "items_per_answer", "kept_per_answer"
+YIELDS = ("items_per_answer", "kept_per_answer")
 
 
 def compare(evaluator, models: dict[str, str | None]) -> dict[str, Any]:
@@ -20,9 +22,10 @@ def compare(evaluator, models: dict[str, str | None]) -> dict[str, Any]:
 
 
 def rates_table(rows: dict[str, Rates]) -> list[str]:
-    """Markdown lines: one row per model, a column per criterion (sorted) and ``overall`` last; a criterion a
-    model was not graded on shows ``nan``."""
-    criteria = sorted({c for rates in rows.values() for c in rates if c != "overall"}) + ["overall"]
+    """Markdown lines: one row per model, a column per criterion (sorted), ``overall``, then the items written
+    and kept per answer; a figure a model lacks shows ``nan``."""
+    criteria = sorted({c for rates in rows.values() for c in rates if c != "overall" and c not in YIELDS})
+    criteria += ["overall", *YIELDS]
     lines = ["| model | " + " | ".join(criteria) + " |", "|---" + "|---:" * len(criteria) + "|"]
     for model, rates in rows.items():
         lines.append(f"| {model} | " + " | ".join(f"{rates.get(c, float('nan')):.3f}" for c in criteria) + " |")

@@ -78,8 +78,10 @@ class HeldoutEvaluator:
         self.make_runtime = make_runtime
 
     def __call__(self, adapter) -> dict[str, float]:
+        """Pass rate per criterion and ``overall``, with the items written and kept per answer (``yields``)."""
         with self.make_runtime(adapter, 0.0) as runtime:
-            return self.harvester.run(self.prompts, runtime, source="heldout").rates()
+            harvest = self.harvester.run(self.prompts, runtime, source="heldout")
+        return {**harvest.rates(), **harvest.yields()}
 
 
 def self_train(run, dataset, phi, task: str, alignment: AlignmentConfig, stages: StageConfigs,
