@@ -76,3 +76,38 @@ def test_rounds_retrain_from_the_last_adapter_and_stop_when_the_heldout_pass_rat
     first = TrainingSet.read(run.self_set("tags", 1))
     assert {s.source for s in first.samples} == {"self"} and len(first.samples) == 2  # one kept answer per user
     assert all("scraps" not in s.completion for s in first.samples)
+
+
+def test_the_stop_rule_can_watch_the_items_kept_per_answer_instead_of_the_pass_rate(tmp_path):
+    """Round 2's student writes one good tag where round 1's wrote two good of four: its pass rate rises (0.5 ->
+    1.0) while its yield falls (2 -> 1 kept per answer). Only the yield rule stops there."""
+    words = ("blue", "green", "red", "black")
+    plan = {None: (4, 1), "t1": (4, 2), "t2": (1, 1), "t3": (1, 1)}  # adapter -> (tags written, good ones)
+
+    def make_runtime(adapter, temperature):
+        written, good = plan[adapter and adapter.rsplit("/", 1)[-1]]
+
+        def answer(prompt, seed):
+            return tags_answer(*[f"fine {w} gel pens" if n < good else f"{BAD} {w} a b c d e f g h i j"
+                                 for n, w in enumerate(words[:written])])
+
+        return LLMRuntime(LLMConfig(progress=False, temperature=temperature), cache_path=tmp_path / "s.sqlite",
+                          backend=SeededFake(answer, model=f"student-{adapter}"))
+
+    def run_with(stop_on: str):
+        trained = []
+
+        def fake_train(training_set, out, config, base, from_adapter, progress=None):
+            trained.append(out.name)
+            return TrainingResult(tmp_path / f"t{len(trained)}", {"metrics": {"steps": 1}})
+
+        alignment = AlignmentConfig(self_training={"rounds": 3, "samples": 1, "users": 2, "heldout_users": 1,
+                                                   "stop_on": stop_on, "filter": {"judge": False}})
+        return self_train(RunFolder(tmp_path / stop_on), tiny_dataset(), None, "tags", alignment, STAGES,
+                          make_runtime, train_fn=fake_train, vectors=EmbeddingCache(fake_embed))
+
+    by_rate, by_yield = run_with("pass_rate"), run_with("kept_per_answer")
+    assert [r.heldout["overall"] for r in by_rate.rounds] == [0.5, 1.0, 1.0]
+    assert [r.heldout["kept_per_answer"] for r in by_rate.rounds] == [2.0, 1.0, 1.0]
+    assert "pass rate 1.000 did not rise" in by_rate.stopped and len(by_rate.rounds) == 3
+    assert len(by_yield.rounds) == 2 and "items kept per answer 1.000 did not rise" in by_yield.stopped

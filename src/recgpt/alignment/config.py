@@ -139,7 +139,11 @@ class SelfTrainConfig(StrictConfig):
     temperature: float = Field(0.8, gt=0, description="sampling temperature of the student")
     users: int = Field(50, ge=1, description="a seeded sample of training-fold users per round")
     heldout_users: int = Field(20, ge=1, description="held-out users whose pass rate decides whether to go on")
-    min_gain: float = Field(0.0, ge=0, description="stop when the held-out pass rate rises by no more than this")
+    min_gain: float = Field(0.0, ge=0, description="stop when the held-out stop_on figure rises by no more than this")
+    stop_on: Literal["pass_rate", "kept_per_answer"] = Field(
+        "pass_rate", description="the held-out figure the stop rule watches: the pass rate (items kept / written), "
+                                 "or the items kept per answer (a student that learns to write fewer items raises "
+                                 "the first, not the second)")
     tasks: list[Literal["interests", "tags", "explanations"]] = Field(default_factory=lambda: ["tags"])
     filter: FilterConfig = Field(default_factory=FilterConfig)
     seed: int = 0

@@ -99,8 +99,10 @@ def self_train(run, dataset, phi, task: str, alignment: AlignmentConfig, stages:
     train_prompts = stage_prompts(task, run, dataset, heldout_rates.users, stages, phi, heldout_rates.vectors)
     version = stages.of(task).template_version
 
+    watched = {"pass_rate": "overall", "kept_per_answer": "kept_per_answer"}[config.stop_on]
+    label = "pass rate" if config.stop_on == "pass_rate" else "items kept per answer"
     start = heldout_rates(adapter)
-    best, rounds, stopped = start["overall"], [], f"{config.rounds} rounds done"
+    best, rounds, stopped = start[watched], [], f"{config.rounds} rounds done"
     for n in range(1, config.rounds + 1):
         seeds = [config.seed + 1000 * n + j for j in range(config.samples)]
         with make_runtime(adapter, config.temperature) as runtime:
@@ -119,9 +121,9 @@ def self_train(run, dataset, phi, task: str, alignment: AlignmentConfig, stages:
         rates = heldout_rates(adapter)
         rounds.append(RoundResult(n, len(training_set.samples), adapter, harvest.summary(), rates,
                                   dict(result.manifest.get("metrics", {}))))
-        if rates["overall"] - best <= config.min_gain:
-            stopped = (f"round {n}: held-out pass rate {rates['overall']:.3f} did not rise by more than "
+        if rates[watched] - best <= config.min_gain:
+            stopped = (f"round {n}: held-out {label} {rates[watched]:.3f} did not rise by more than "
                        f"{config.min_gain:g} over {best:.3f}")
             break
-        best = rates["overall"]
+        best = rates[watched]
     return SelfTrainingResult(task, start, rounds, stopped, adapter)
