@@ -77,7 +77,7 @@ class LoopState:
 
 def run_loop(inputs: LoopInputs) -> dict[str, Any]:
     """Run the configured steps; returns (and writes to ``loop.json`` / ``loop.md``) every step's result."""
-    from recgpt.alignment.purify import JudgePurifier
+    from recgpt.alignment.purify import stage_purifiers
     from recgpt.judge.grade import open_judge
 
     a, run = inputs.alignment, inputs.run
@@ -115,8 +115,7 @@ def run_loop(inputs: LoopInputs) -> dict[str, Any]:
         judge, buffer, round = stack.enter_context(open_judge(run.root, a.judge, inputs.judge_backend))
 
         def purifiers(filter) -> dict[str, Any]:
-            return {t: JudgePurifier(judge, buffer, filter.criteria, round, task=t, human=filter.human_labels)
-                    for t in tasks} if filter.judge else {}
+            return stage_purifiers(judge, buffer, round, filter, tasks)
 
         adapters: dict[str, str | None] = {}
         if "curriculum" in a.loop.steps:

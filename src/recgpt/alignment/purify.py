@@ -33,6 +33,15 @@ def behavior_item(user: str, item_title: str, category: str, behavior: str, when
                              "date": f"{when} ({season(when)})"})
 
 
+def stage_purifiers(judge: LLMJudge, buffer: JudgeBuffer, round: int, filter,
+                    tasks: list[str]) -> dict[str, JudgePurifier]:
+    """One purifier per stage task from a ``FilterConfig`` (its criteria, human labels overriding), or none
+    when ``filter.judge`` is off: what distillation, self-training and the held-out pass rates filter with."""
+    if not filter.judge:
+        return {}
+    return {t: JudgePurifier(judge, buffer, filter.criteria, round, task=t, human=filter.human_labels) for t in tasks}
+
+
 class JudgePurifier:
     """Keeps the items of ``task`` (default: logged behaviors) that pass every criterion in ``criteria`` (default:
     the rubric's own). With ``human`` a human verdict in the buffer on the same output and criterion overrides

@@ -99,8 +99,8 @@ def self_train(run, dataset, phi, task: str, alignment: AlignmentConfig, stages:
     train_prompts = stage_prompts(task, run, dataset, heldout_rates.users, stages, phi, heldout_rates.vectors)
     version = stages.of(task).template_version
 
-    watched = {"pass_rate": "overall", "kept_per_answer": "kept_per_answer"}[config.stop_on]
-    label = "pass rate" if config.stop_on == "pass_rate" else "items kept per answer"
+    watched, label = {"pass_rate": ("overall", "pass rate"),
+                      "kept_per_answer": ("kept_per_answer", "items kept per answer")}[config.stop_on]
     start = heldout_rates(adapter)
     best, rounds, stopped = start[watched], [], f"{config.rounds} rounds done"
     for n in range(1, config.rounds + 1):

@@ -241,7 +241,7 @@ def distill_command(run: Path = RUN, config: Optional[Path] = CONFIG, settings: 
     post-checks and the judge keep the good answers -> RUN/alignment/sets/<task>-teacher, then the student is
     fine-tuned on them -> RUN/alignment/models/<task>-teacher/."""
     from recgpt.alignment.distill import distill_set
-    from recgpt.alignment.purify import JudgePurifier
+    from recgpt.alignment.purify import stage_purifiers
     from recgpt.alignment.trainer import train as train_model
     from recgpt.judge.grade import open_judge
     from recgpt.llm.runtime import LLMRuntime
@@ -251,8 +251,7 @@ def distill_command(run: Path = RUN, config: Optional[Path] = CONFIG, settings: 
     f = a.distill.filter
     with open_judge(folder.root, a.judge) as (judge, buffer, round), \
             LLMRuntime(a.distill.teacher, cache_path=folder.llm_cache, usage_path=folder.llm_usage) as teacher:
-        purifiers = {task: JudgePurifier(judge, buffer, f.criteria, round, task=task, human=f.human_labels)} \
-            if f.judge else {}
+        purifiers = stage_purifiers(judge, buffer, round, f, [task])
         training_set, harvest = distill_set(folder, inputs.dataset, inputs.phi, task, a, inputs.stages, teacher,
                                             purifiers, system_prompt=inputs.llm.system_prompt)
     typer.echo(f"{len(training_set.samples)} kept answers -> {folder.distill_set(task)}")
@@ -270,7 +269,7 @@ def self_train_command(run: Path = RUN, config: Optional[Path] = CONFIG, setting
     """Self-training with reject sampling: rounds of k seeded answers per prompt from the student, kept by the
     post-checks and the judge -> RUN/alignment/sets/<task>-self-r<N>, retrained from the last adapter ->
     RUN/alignment/models/<task>-self-r<N>/; stops after the rounds or when the held-out pass rate stops rising."""
-    from recgpt.alignment.purify import JudgePurifier
+    from recgpt.alignment.purify import stage_purifiers
     from recgpt.alignment.selftrain import self_train, student_runtime
     from recgpt.judge.grade import open_judge
 
@@ -278,8 +277,7 @@ def self_train_command(run: Path = RUN, config: Optional[Path] = CONFIG, setting
     a, folder = inputs.alignment, inputs.run
     f = a.self_training.filter
     with open_judge(folder.root, a.judge) as (judge, buffer, round):
-        purifiers = {task: JudgePurifier(judge, buffer, f.criteria, round, task=task, human=f.human_labels)} \
-            if f.judge else {}
+        purifiers = stage_purifiers(judge, buffer, round, f, [task])
         result = self_train(folder, inputs.dataset, inputs.phi, task, a, inputs.stages,
                             student_runtime(folder, inputs.llm), purifiers, str(from_adapter) if from_adapter else None,
                             inputs.base, system_prompt=inputs.llm.system_prompt)
@@ -289,13 +287,13 @@ def self_train_command(run: Path = RUN, config: Optional[Path] = CONFIG, setting
 @align_app.command("pass-rates")
 def pass_rates_command(run: Path = RUN, config: Optional[Path] = CONFIG, settings: list[str] = SETTINGS,
                        task: str = TASK,
-                       models: list[str] = typer.Option([], "--model", help="tuned model name(s) under "
-                                                                            "RUN/alignment/models (repeatable)")) -> None:
+                       models: list[str] = typer.Option(
+                           [], "--model", help="tuned model name(s) under RUN/alignment/models (repeatable)")) -> None:
     """Held-out pass rates, per criterion, of the base model and each named model on one stage task (report
     Tables 2, 4 and 7 in form): the same held-out users (self_training.heldout_users, seeded), greedy answers,
     the post-checks and the judge of self_training.filter -> RUN/alignment/pass-rates-<task>.json."""
     from recgpt.alignment.pass_rates import compare, rates_table
-    from recgpt.alignment.purify import JudgePurifier
+    from recgpt.alignment.purify import stage_purifiers
     from recgpt.alignment.selftrain import HeldoutEvaluator, student_runtime
     from recgpt.judge.grade import open_judge
 
@@ -305,8 +303,7 @@ def pass_rates_command(run: Path = RUN, config: Optional[Path] = CONFIG, setting
     a = inputs.alignment
     f = a.self_training.filter
     with open_judge(folder.root, a.judge) as (judge, buffer, round):
-        purifiers = {task: JudgePurifier(judge, buffer, f.criteria, round, task=task, human=f.human_labels)} \
-            if f.judge else {}
+        purifiers = stage_purifiers(judge, buffer, round, f, [task])
         evaluator = HeldoutEvaluator(folder, inputs.dataset, inputs.phi, task, a, inputs.stages,
                                      student_runtime(folder, inputs.llm), purifiers,
                                      system_prompt=inputs.llm.system_prompt)
